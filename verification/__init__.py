@@ -1,0 +1,10 @@
+"""Checks that a Keras model is the ResNet it claims to be.
+
+Every check returns a `CheckResult`; groups of checks return a `CheckReport` (or a
+subclass with more to show). `verification` imports `resnet` as the reference;
+`resnet` never imports `verification`.
+"""
+
+from verification.results import CheckReport, CheckResult, json_safe
+
+__all__ = ["CheckReport", "CheckResult", "json_safe"]
