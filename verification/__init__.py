@@ -5,6 +5,7 @@ subclass with more to show). `verification` imports `resnet` as the reference;
 `resnet` never imports `verification`.
 """
 
+from verification.gradcheck import GradcheckResult, gradcheck
 from verification.results import CheckReport, CheckResult, json_safe
 
-__all__ = ["CheckReport", "CheckResult", "json_safe"]
+__all__ = ["CheckReport", "CheckResult", "GradcheckResult", "gradcheck", "json_safe"]
