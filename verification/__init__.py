@@ -7,5 +7,7 @@ subclass with more to show). `verification` imports `resnet` as the reference;
 
 from verification.gradcheck import GradcheckResult, gradcheck
 from verification.results import CheckReport, CheckResult, json_safe
+from verification.report import Report
+from verification.verify import verify_model
 
-__all__ = ["CheckReport", "CheckResult", "GradcheckResult", "gradcheck", "json_safe"]
+__all__ = ["CheckReport", "CheckResult", "GradcheckResult", "gradcheck", "json_safe", "Report", "verify_model"]
