@@ -6,8 +6,24 @@ subclass with more to show). `verification` imports `resnet` as the reference;
 """
 
 from verification.gradcheck import GradcheckResult, gradcheck
+from verification.data_checks import (
+    check_augmentation,
+    check_dataset,
+    check_labels_against_source,
+    check_no_overlap,
+    check_statistics,
+    write_augmentation_preview,
+)
 from verification.results import CheckReport, CheckResult, json_safe
 from verification.report import Report
 from verification.verify import verify_model
 
 __all__ = ["CheckReport", "CheckResult", "GradcheckResult", "gradcheck", "json_safe", "Report", "verify_model"]
+__all__ += [
+    "check_augmentation",
+    "check_dataset",
+    "check_labels_against_source",
+    "check_no_overlap",
+    "check_statistics",
+    "write_augmentation_preview",
+]
