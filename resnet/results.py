@@ -1,7 +1,7 @@
 """What a run leaves behind for people and CI: results.json, accuracy gates, JUnit XML.
 
-Nothing here needs TensorFlow: the gates and the baseline comparison are plain
-arithmetic on numbers a run measured, so they are cheap to test exhaustively.
+The gates, the baseline comparison and the confusion matrix are plain arithmetic on
+numbers a run measured (numpy, no TensorFlow), so they are cheap to test exhaustively.
 Every file is written atomically (a temporary file in the same directory, then a
 rename), so a killed run never leaves a half-written file for CI to trip over.
 """
@@ -14,8 +14,10 @@ import math
 import os
 import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 RESULTS_FILE = "results.json"
 # The accuracy a results.json reports, which gates and baselines compare.
@@ -161,6 +163,53 @@ def junit_xml(gates: Iterable[GateResult], *, suite: str, time_s: float = 0.0, p
 def write_junit_xml(path: str | os.PathLike, gates: Iterable[GateResult], **kwargs) -> None:
     """Writes `junit_xml(gates, **kwargs)` to `path` atomically."""
     atomic_write_bytes(path, junit_xml(gates, **kwargs))
+
+
+def confusion_matrix(labels, predictions, num_classes: int) -> np.ndarray:
+    """Counts [true class, predicted class] over a split.
+
+    Args:
+      labels: True labels, integers in [0, num_classes).
+      predictions: Predicted labels, the same length.
+      num_classes: Size of the matrix.
+
+    Returns:
+      An int64 [num_classes, num_classes] matrix; row i sums to the examples of class i.
+    """
+    matrix = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(matrix, (np.asarray(labels, np.int64), np.asarray(predictions, np.int64)), 1)
+    return matrix
+
+
+def per_class_accuracy(matrix: np.ndarray) -> np.ndarray:
+    """Recall of each class (diagonal over row sums); NaN for a class with no examples."""
+    totals = matrix.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(totals > 0, np.diag(matrix) / np.maximum(totals, 1), np.nan)
+
+
+def format_confusion(matrix: np.ndarray, class_names: Sequence[str] = ()) -> str:
+    """The confusion matrix and per-class accuracy as a text table (rows: true class)."""
+    names = [str(n) for n in class_names] if len(class_names) == len(matrix) else [str(i) for i in range(len(matrix))]
+    width = max(5, max(len(n) for n in names), len(str(int(matrix.max(initial=0)))) + 1)
+    accuracy = per_class_accuracy(matrix)
+    lines = ["true \\ predicted".ljust(width + 2) + "".join(n[:width].rjust(width + 1) for n in names) + "  accuracy"]
+    for name, row, acc in zip(names, matrix, accuracy):
+        lines.append(name[:width].ljust(width + 2) + "".join(str(int(c)).rjust(width + 1) for c in row) + f"  {acc:8.4f}")
+    return "\n".join(lines)
+
+
+def confusion_image(matrix: np.ndarray, *, cell: int = 16) -> np.ndarray:
+    """A heat map of the row-normalised confusion matrix: uint8 [H, W, 3], rows true classes.
+
+    Each cell is `cell` pixels square; brightness is the fraction of the true class
+    predicted as that column (white 1, black 0), so a good classifier shows a
+    bright diagonal.
+    """
+    totals = np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    levels = np.round(255 * matrix / totals).astype(np.uint8)
+    big = np.kron(levels, np.ones((cell, cell), np.uint8))
+    return np.repeat(big[..., None], 3, axis=-1)
 
 
 def _json_safe(value: Any) -> Any:
