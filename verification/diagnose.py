@@ -88,13 +88,22 @@ def check_blocks_found(analysis: Analysis, plan: parameters.Plan, model_name: st
             label = names[stage] if stage < len(names) else f"stage {stage + 1}"
             problems.append(f"{label} has {f} blocks, expected {e}")
     if problems:
-        per_block = len(plan.blocks[0].convs)
-        for block in analysis.blocks:
-            count = len(branch_convs(analysis, block))
-            if count > per_block:
-                problems.insert(0, f"{block.name}: {count} convolutions in its residual branch, expected {per_block}: a residual addition is missing there")
+        problems[:0] = _missing_additions(analysis, plan)
         problems.append(f"blocks per stage {found}, expected {expected} for {plan.spec.name}")
     return result("residual_blocks", problems, f"{len(analysis.blocks)} residual blocks, per stage {found}, as {plan.spec.name}", **details)
+
+
+def _missing_additions(analysis: Analysis, plan: parameters.Plan) -> list[str]:
+    """Names the expected blocks whose addition is missing: a found block whose branch
+    has the convolutions of k expected blocks swallowed the first k - 1 of them."""
+    problems, cursor = [], 0
+    per_block = len(plan.blocks[0].convs)
+    for block in analysis.blocks:
+        span = max(1, round(len(branch_convs(analysis, block)) / per_block))
+        for missing in plan.blocks[cursor : cursor + span - 1]:
+            problems.append(f"{missing.name}: no residual addition (its convolutions run straight into the next block: a plain, non-residual block)")
+        cursor += span
+    return problems
 
 
 def check_block_shapes(pairs, marks: dict) -> CheckResult:
@@ -186,10 +195,13 @@ def check_activations(analysis: Analysis, pairs, plan: parameters.Plan, marks: d
         branch = analysis.tokens(found.branch)
         post = analysis.tokens(found.post)
         want_branch, want_post = expected_branch(len(expected.convs), preact)
-        if branch == want_branch and post == want_post:
+        if branch == want_branch and post == want_post and "conv" not in analysis.kinds(found.pre):
             continue
         _mark(marks, found.name, "layout")
-        if not preact and not post and branch[-1:] == ["relu"] and branch[:-1] == want_branch:
+        if "conv" in analysis.kinds(found.pre):
+            skipped = analysis.kinds(found.pre).count("conv")
+            problems.append(f"{found.name}: the shortcut starts after conv {skipped} of the branch instead of at the block input")
+        elif not preact and not post and branch[-1:] == ["relu"] and branch[:-1] == want_branch:
             problems.append(f"{found.name}: ReLU before the addition instead of after it (the paper adds the shortcut, then applies the ReLU)")
         elif not preact and not post and branch == want_branch:
             problems.append(f"{found.name}: no ReLU after the addition")

@@ -230,11 +230,21 @@ def _inline(op):
     return op.call
 
 
+def _graph_of(model):
+    """The functional graph behind a model: itself, a Sequential's inner functional
+    model, or None for a subclassed model."""
+    for candidate in (model, getattr(model, "_functional", None)):
+        if candidate is not None and getattr(candidate, "_nodes_by_depth", None):
+            return candidate
+    return None
+
+
 def _flat_view(model, input_shape: tuple):
     """A functional model over `model`'s primitive layers, on inputs of `input_shape`."""
     inputs = keras.Input(shape=input_shape)
-    if getattr(model, "_nodes_by_depth", None):
-        outputs = model._run_through_graph([inputs], operation_fn=lambda op: _inline(op) if _is_container(op) else op)
+    graph = _graph_of(model)
+    if graph is not None:
+        outputs = graph._run_through_graph([inputs], operation_fn=lambda op: _inline(op) if _is_container(op) else op)
     else:
         outputs = model.call(inputs)
     view = keras.Model(inputs, outputs)
@@ -280,7 +290,7 @@ def graph_view(model, input_shape: tuple | None = None) -> Iterator[keras.Model]
         raise ValueError(
             f"Cannot tell the input shape of model {model.name!r}; pass input_shape=(height, width, channels)."
         )
-    flat = getattr(model, "_nodes_by_depth", None) and not any(
+    flat = _graph_of(model) is model and not any(
         _is_container(node.operation) for nodes in model._nodes_by_depth.values() for node in nodes
     )
     if flat and shape == own_shape:
