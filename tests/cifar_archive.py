@@ -54,13 +54,14 @@ def cifar10_examples(images_per_batch: int, *, seed: int = 0) -> CifarExamples:
       seed: Seed of the noise and of the labels.
 
     Returns:
-      The examples; labels cycle through all ten classes in a shuffled order.
+      The examples; each batch file holds every class equally often (up to rounding).
     """
     if images_per_batch < 1:
         raise ValueError(f"images_per_batch must be >= 1; got {images_per_batch}.")
     rng = np.random.default_rng(seed)
     count = 6 * images_per_batch
-    labels = rng.permutation(np.arange(count) % 10).astype(np.int64)
+    # Every batch file balanced (as far as its size allows), in a shuffled order.
+    labels = np.concatenate([rng.permutation(np.arange(images_per_batch) % 10) for _ in range(6)]).astype(np.int64)
     noise = rng.normal(size=(count, 32, 32, 3)) * _STD + _MEAN
     for index, label in enumerate(labels):
         # Ten 8x8 squares on a 4x4 lattice of positions with stride 8: class k at cell k.

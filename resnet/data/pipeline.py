@@ -199,7 +199,8 @@ def make_dataset(
         name,
         data_dir=data_dir,
         validation_size=validation_size,
-        **({"image_shape": image_shape, "num_examples": num_examples} if name == "synthetic" else {}),
+        image_shape=image_shape,
+        num_examples=num_examples if name == "synthetic" else None,
     )
     images, labels = _cached_examples(
         name, split, data_dir, validation_size, num_examples, None if image_shape is None else tuple(image_shape)
