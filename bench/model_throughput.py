@@ -1,0 +1,124 @@
+"""Training and inference throughput of our ResNet-50 against Keras applications'.
+
+    python bench/model_throughput.py [--batch_size=16] [--image_size=224] [--rounds=3]
+
+Both models are ResNet-50 v1 (the architecture Keras applications implements) with
+logits out, the same optimizer (SGD, momentum 0.9), loss, batch and precision. Runs
+alternate between the two in each round, so that machine noise hits both alike; the
+figure that matters is the ratio ours / theirs measured in the same run. Peak memory
+of a training step is measured in a fresh process per model. Utilisation is training
+FLOPs per second (3 x forward multiply-adds x 2 per image) over what one large float32
+convolution reaches on this machine in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import benchlib  # noqa: E402
+
+CONTENDERS = ("ours", "keras_applications")
+
+
+def build(contender: str, image_size: int, jit_compile: bool):
+    import keras
+
+    import resnet
+
+    shape = (image_size, image_size, 3)
+    if contender == "ours":
+        model = resnet.resnet50(variant="v1", input_shape=shape)
+    else:
+        model = keras.applications.ResNet50(weights=None, input_shape=shape, classifier_activation=None)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=jit_compile,
+    )
+    return model
+
+
+def batch(batch_size: int, image_size: int):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(batch_size, image_size, image_size, 3)).astype("float32")
+    labels = rng.integers(0, 1000, size=(batch_size,)).astype("int32")
+    return images, labels
+
+
+def measure_memory(contender: str, batch_size: int, image_size: int, jit_compile: bool) -> dict:
+    """Worker: peak RSS after building the model, and after training steps."""
+    model = build(contender, image_size, jit_compile)
+    images, labels = batch(batch_size, image_size)
+    built = benchlib.peak_rss_mib()
+    for _ in range(2):
+        model.train_on_batch(images, labels)
+    return {"contender": contender, "rss_built_mib": built, "rss_peak_mib": benchlib.peak_rss_mib()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--image_size", type=int, default=224)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=2, help="timed steps per contender per round")
+    parser.add_argument("--jit_compile", action="store_true", help="compile both with XLA")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--contender", choices=CONTENDERS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        import json
+
+        print(json.dumps(measure_memory(args.contender, args.batch_size, args.image_size, args.jit_compile)))
+        return
+
+    import tensorflow as tf
+
+    import resnet
+
+    print(benchlib.machine_line())
+    print(f"ResNet-50 v1, {args.image_size} px, batch {args.batch_size}, float32, XLA {'on' if args.jit_compile else 'off'}")
+    conv_before = benchlib.conv_gflops()
+    models = {c: build(c, args.image_size, args.jit_compile) for c in CONTENDERS}
+    images, labels = batch(args.batch_size, args.image_size)
+    macs = resnet.count_macs(models["ours"])
+    calls = {
+        "train step": lambda m: (lambda: m.train_on_batch(images, labels)),
+        "predict": lambda m: (lambda: m.predict(images, batch_size=args.batch_size, verbose=0)),
+        "compiled call": lambda m: (lambda f=tf.function(lambda x: m(x, training=False)): f(images).numpy()),
+    }
+    results = {(kind, c): [] for kind in calls for c in CONTENDERS}
+    for kind, make_call in calls.items():
+        bound = {c: make_call(models[c]) for c in CONTENDERS}
+        for c in CONTENDERS:
+            bound[c]()  # warm-up: tracing and first-call allocation
+        for round_index in range(args.rounds):
+            order = CONTENDERS if round_index % 2 == 0 else CONTENDERS[::-1]
+            for c in order:
+                seconds = benchlib.time_per_call(bound[c], warmup=0, repeats=args.steps)
+                results[(kind, c)].append(args.batch_size / seconds)
+    conv_peak = max(conv_before, benchlib.conv_gflops())
+
+    print(f"large conv reaches {conv_peak:.1f} GFLOP/s; ResNet-50 v1 forward = {macs / 1e9:.3f} G mult-adds/image")
+    print(f"{'measure':<15} {'ours img/s':>11} {'keras img/s':>12} {'ours/keras':>11} {'util ours':>10} {'util keras':>11}")
+    for kind in calls:
+        ours = benchlib.median(results[(kind, "ours")])
+        theirs = benchlib.median(results[(kind, "keras_applications")])
+        flops_per_image = (6 if kind == "train step" else 2) * macs
+        util = lambda ips: ips * flops_per_image / (conv_peak * 1e9)  # noqa: E731
+        print(f"{kind:<15} {ours:>11.2f} {theirs:>12.2f} {ours / theirs:>11.3f} {util(ours):>10.1%} {util(theirs):>11.1%}")
+    del models
+    for c in CONTENDERS:
+        worker_args = ["--contender", c, "--batch_size", str(args.batch_size), "--image_size", str(args.image_size)]
+        memory = benchlib.run_worker(__file__, worker_args + (["--jit_compile"] if args.jit_compile else []))
+        print(f"peak RSS, training step, {c:<19}: {memory['rss_peak_mib']:8.0f} MiB (after build: {memory['rss_built_mib']:.0f} MiB)")
+
+
+if __name__ == "__main__":
+    main()
