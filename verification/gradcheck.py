@@ -287,7 +287,7 @@ def as_float64_layer(layer: keras.layers.Layer, inputs: Sequence[np.ndarray] | N
     if layer.compute_dtype == "float64" and all(v.dtype == "float64" for v in layer.weights):
         return layer, f"{layer.name!r} already computes in float64"
     try:
-        if isinstance(layer, keras.Model) and _is_graph_model(layer):
+        if isinstance(layer, keras.Model) and is_graph_model(layer):
             copy = _clone_graph_float64(layer)
             how = "cloned with keras.models.clone_model, every layer from its config with dtype float64"
         else:
@@ -313,9 +313,16 @@ def _call_once(layer, inputs: list) -> None:
     layer(inputs[0] if len(inputs) == 1 else inputs)
 
 
-def _is_graph_model(model: keras.Model) -> bool:
-    # Functional and Sequential models have a graph of layers that clone_model can copy.
-    return isinstance(model, keras.Sequential) or hasattr(model, "_nodes_by_depth")
+def is_graph_model(model: keras.layers.Layer) -> bool:
+    """Whether `model` is a functional or Sequential model (a graph of layers).
+
+    Args:
+      model: A layer or model.
+
+    Returns:
+      True for models whose layers form a graph that can be cloned and inspected.
+    """
+    return isinstance(model, keras.Model) and isinstance(model, keras.Sequential) or hasattr(model, "_nodes_by_depth")
 
 
 def _from_config_float64(layer):
@@ -324,7 +331,7 @@ def _from_config_float64(layer):
 
 def _clone_graph_float64(model: keras.Model) -> keras.Model:
     def clone(layer):
-        if isinstance(layer, keras.Model) and _is_graph_model(layer):
+        if isinstance(layer, keras.Model) and is_graph_model(layer):
             return _clone_graph_float64(layer)
         return _from_config_float64(layer)
 
