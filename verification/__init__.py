@@ -5,6 +5,16 @@ subclass with more to show). `verification` imports `resnet` as the reference;
 `resnet` never imports `verification`.
 """
 
+from verification.dynamic import (
+    check_batch_independence,
+    check_determinism,
+    check_forward,
+    check_gradients,
+    check_initial_loss,
+    check_overfit,
+    check_training,
+    stage_gradient_norms,
+)
 from verification.gradcheck import GradcheckResult, gradcheck
 from verification.data_checks import (
     check_augmentation,
@@ -18,7 +28,7 @@ from verification.results import CheckReport, CheckResult, json_safe
 from verification.report import Report
 from verification.verify import verify_model
 
-__all__ = ["CheckReport", "CheckResult", "GradcheckResult", "gradcheck", "json_safe", "Report", "verify_model"]
+__all__ = ["CheckReport", "CheckResult", "GradcheckResult", "gradcheck", "check_batch_independence", "check_determinism", "check_forward", "check_gradients", "check_initial_loss", "check_overfit", "check_training", "stage_gradient_norms", "json_safe", "Report", "verify_model"]
 __all__ += [
     "check_augmentation",
     "check_dataset",
