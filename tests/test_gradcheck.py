@@ -159,6 +159,14 @@ def test_inference_mode_batch_norm_weights():
     assert result.details["checked_tensors"] == [f"weight {v.path!r}" for v in layer.trainable_variables]
 
 
+def test_multi_input_layer_gets_its_inputs_as_a_list():
+    a, b = _inputs((2, 3)), _inputs((2, 3), seed=5)
+    result = gradcheck(keras.layers.Multiply(), [a.astype("float32"), b.astype("float32")], mode="full")
+    assert result.passed, result
+    assert result.details["checked_tensors"] == ["input 0", "input 1"]
+    assert result.checked == 6 * 12  # 6 outputs x (6 + 6) input elements
+
+
 def test_result_is_a_check_result_with_json_safe_figures():
     result = gradcheck(CubeScale(bug="input", at=0, dtype="float64"), _inputs(), mode="full")
     assert isinstance(result, verification.CheckResult)

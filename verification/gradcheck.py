@@ -12,11 +12,18 @@ Two modes, after torch.autograd.gradcheck:
           numeric Jacobian-vector product (f(x + h v) - f(x - h v)) / 2h projected on
           u. Cheap enough for whole blocks and small whole models.
 
-Central differences are wrong across a kink (a ReLU input at 0, a max-pool tie). A
-kink shows as one-sided differences that disagree; when one matters (they disagree by
-more than the tolerance) the check moves the whole point by a small random jitter and
-starts again, and whatever still sits on a kink after a few moves is left out and
-counted in the result.
+Central differences are wrong across a kink (a ReLU input at 0, a max-pool tie). Each
+difference is also taken at half the step: on a smooth function the two one-sided
+slopes differ by h * f'', which halves with the step, and the two central differences
+agree; across a kink neither holds. When a kink spoils a difference by more than the
+tolerance, the check moves the whole point (inputs and weights) by a small random
+jitter, far larger than the step, and starts again; whatever still sits on a kink
+after a few moves is left out and counted in the result. The kink test looks at the
+numeric side only, so it cannot hide a wrong analytic gradient.
+
+The result is vacuous, and reported as a failure, when every derivative is ~0: the
+sum of a training-mode BatchNorm's outputs, for example, does not depend on its
+input at all; the check therefore always projects outputs on a random cotangent.
 """
 
 from __future__ import annotations
