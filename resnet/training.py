@@ -135,7 +135,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "smoke": dict(
         model="resnet20",
         dataset="digits",
-        epochs=12,
+        epochs=15,
         batch_size=64,
         learning_rate=0.1,
         lr_schedule="cosine",
@@ -483,7 +483,7 @@ def evaluation_dataset(config: TrainConfig, info, split: str) -> tf.data.Dataset
     return dataset.map(_labels_for_loss(config, info.num_classes))
 
 
-def preflight(model: keras.Model, config: TrainConfig, dataset: tf.data.Dataset, num_classes: int) -> str:
+def preflight(model: keras.Model, config: TrainConfig, dataset: tf.data.Dataset, info) -> str:
     """Verifies the model's structure and a few batches of training data.
 
     Verification is what a preflight is for, so `verification` is imported here and
@@ -495,7 +495,7 @@ def preflight(model: keras.Model, config: TrainConfig, dataset: tf.data.Dataset,
       config: The run; its architecture options are what the model is checked
         against.
       dataset: Un-distributed training batches (images, integer labels).
-      num_classes: Classes the labels must fall in.
+      info: The dataset's `DatasetInfo` (classes, image shape).
 
     Returns:
       The reports, as text.
@@ -512,7 +512,9 @@ def preflight(model: keras.Model, config: TrainConfig, dataset: tf.data.Dataset,
         )
     finally:
         model.set_weights(weights)
-    data_report = verification.check_dataset(dataset.take(PREFLIGHT_BATCHES), num_classes)
+    data_report = verification.check_dataset(
+        dataset, info.num_classes, image_shape=tuple(info.image_shape), training=True, max_batches=PREFLIGHT_BATCHES
+    )
     text = f"{structure}\n{data_report}"
     if not (structure.passed and data_report.passed):
         raise PreflightError(f"Preflight verification failed; training not started.\n{text}")
@@ -627,7 +629,7 @@ def train(config: TrainConfig) -> dict:
         compile_model(model, config, total)
     sample = _plain_training_batch(config, info)
     if config.preflight:
-        print(preflight(model, config, sample, info.num_classes), flush=True)
+        print(preflight(model, config, sample, info), flush=True)
 
     eval_split = "validation" if config.validation_size else "test"
     nan_guard = callbacks.TerminateOnNaN()

@@ -1,0 +1,103 @@
+"""A tiny real training run through the library: files, TensorBoard, gates, NaN, weight decay."""
+
+import glob
+import json
+import os
+import xml.etree.ElementTree as ET
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorboard.backend.event_processing import event_accumulator
+
+from resnet import results, training
+
+
+def tiny(tmp_path, **changes):
+    # 256 synthetic examples, batches of 64: 4 steps an epoch on a ResNet-8.
+    base = dict(model="resnet8", dataset="synthetic", train_examples=256, batch_size=64, epochs=2,
+                model_dir=str(tmp_path / "run"), progress=False, lr_schedule="cosine", learning_rate=0.05)
+    return training.TrainConfig(**(base | changes))
+
+
+def tensorboard_tags(log_dir):
+    tags = {"scalars": set(), "images": set(), "tensors": set()}
+    for path in glob.glob(os.path.join(log_dir, "**", "events.out.tfevents.*"), recursive=True):
+        accumulator = event_accumulator.EventAccumulator(path, size_guidance={"tensors": 0, "images": 0})
+        accumulator.Reload()
+        found = accumulator.Tags()
+        tags["images"].update(found.get("images", []))
+        tags["tensors"].update(found.get("tensors", []))
+        tags["scalars"].update(found.get("scalars", []))
+    return tags
+
+
+def test_tiny_run_writes_everything_and_applies_the_gates(tmp_path):
+    baseline = tmp_path / "baseline.json"
+    results.write_json(baseline, {"test_accuracy": 0.99})
+    junit = tmp_path / "junit.xml"
+    config = tiny(tmp_path, min_accuracy=0.99, baseline=str(baseline), max_drop=0.05, junit_xml=str(junit))
+    record = training.train(config)
+
+    run = tmp_path / "run"
+    saved = json.loads((run / "results.json").read_text())
+    assert saved["model"] == "resnet8" and saved["dataset"] == "synthetic" and saved["seed"] == 0
+    assert saved["steps"] == 8 and saved["epochs"] == 2 and saved["resumed_from_epoch"] == 0
+    assert saved["config"]["batch_size"] == 64
+    assert 0 <= saved["test_accuracy"] <= 1 and saved["test_loss"] > 0
+    assert saved["best_eval_accuracy"] == max(saved["history"]["val_accuracy"])
+    assert saved["train_images_per_second"] > 0 and saved["wall_time_s"] > 0
+    assert saved["versions"]["tensorflow"] == tf.__version__
+    # Random labels cannot reach 0.99: both gates fail, and say why.
+    assert not record["passed"] and not saved["passed"]
+    assert [gate["name"] for gate in saved["gates"]] == ["min_accuracy", "baseline"]
+    assert all(not gate["passed"] for gate in saved["gates"])
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite.get("failures") == "2"
+
+    assert sorted(os.listdir(run / "checkpoints")) == ["epoch-0001.keras", "epoch-0002.keras"]
+    assert not os.path.exists(run / "backup")  # a finished run leaves no backup to resume from
+    exported = keras.models.load_model(run / "model.keras")
+    images = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype("float32")
+    serving = tf.saved_model.load(str(run / "saved_model"))
+    np.testing.assert_allclose(serving.serve(images).numpy(), exported(images, training=False).numpy(), atol=1e-5)
+    assert os.path.isfile(run / "input_images.png")
+    assert not [name for name in os.listdir(run) if name.startswith(".")]  # no temporaries left
+
+    tags = tensorboard_tags(run / "logs")
+    scalars = tags["scalars"] | tags["tensors"]
+    for tag in ("epoch_loss", "epoch_accuracy", "epoch_learning_rate", "gradient_norm/conv2", "gradient_norm/conv4"):
+        assert tag in scalars, (tag, scalars)
+    assert "input_images" in tags["tensors"] | tags["images"]
+    assert any(tag.endswith("histogram") for tag in scalars) or any("kernel" in tag for tag in scalars)
+    # The model graph: Keras writes its conceptual graph (TensorBoard's graph plugin).
+    assert "keras" in tags["tensors"]
+
+
+def test_nan_loss_stops_with_a_clear_error(tmp_path):
+    config = tiny(tmp_path, learning_rate=1e30, lr_schedule="constant", preflight=False, export=False, epochs=3)
+    with pytest.raises(training.DivergedError, match=r"loss became (nan|inf) at step \d+; try a lower --learning_rate"):
+        training.train(config)
+    assert not os.path.exists(tmp_path / "run" / "results.json")
+
+
+def test_weight_decay_is_an_l2_loss_on_kernels_only():
+    info = type("Info", (), {"num_classes": 10, "image_shape": (32, 32, 3)})()
+    model = training.build_model(training.TrainConfig(model="resnet8", weight_decay=1e-4), info)
+    kernels = [w for w in model.trainable_weights if w.path.endswith("kernel")]
+    others = [w for w in model.trainable_weights if not w.path.endswith("kernel")]
+    assert len(model.losses) == len(kernels) and any("gamma" in w.path for w in others)
+    expected = sum(1e-4 / 2 * float(np.sum(np.square(w.numpy()))) for w in kernels)
+    np.testing.assert_allclose(float(sum(model.losses)), expected, rtol=1e-5)
+    # Its gradient is weight_decay * w for every kernel and zero for BatchNorm and biases:
+    # exactly the paper's SGD weight decay of 1e-4.
+    with tf.GradientTape() as tape:
+        penalty = tf.add_n(model.losses)
+    grads = tape.gradient(penalty, model.trainable_weights)
+    for weight, grad in zip(model.trainable_weights, grads):
+        if weight.path.endswith("kernel"):
+            np.testing.assert_allclose(grad.numpy(), 1e-4 * weight.numpy(), rtol=1e-5, atol=1e-12)
+        else:
+            assert grad is None or not np.any(grad.numpy())
+    assert training.build_model(training.TrainConfig(model="resnet8", weight_decay=0.0), info).losses == []
