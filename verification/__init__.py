@@ -25,10 +25,11 @@ from verification.data_checks import (
     write_augmentation_preview,
 )
 from verification.results import CheckReport, CheckResult, json_safe
+from verification.identify import Identification, identify
 from verification.report import Report
 from verification.verify import verify_model
 
-__all__ = ["CheckReport", "CheckResult", "GradcheckResult", "gradcheck", "check_batch_independence", "check_determinism", "check_forward", "check_gradients", "check_initial_loss", "check_overfit", "check_training", "stage_gradient_norms", "json_safe", "Report", "verify_model"]
+__all__ = ["CheckReport", "CheckResult", "GradcheckResult", "gradcheck", "check_batch_independence", "check_determinism", "check_forward", "check_gradients", "check_initial_loss", "check_overfit", "check_training", "stage_gradient_norms", "json_safe", "Identification", "Report", "identify", "verify_model"]
 __all__ += [
     "check_augmentation",
     "check_dataset",

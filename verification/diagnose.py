@@ -405,7 +405,7 @@ def check_flops(macs: int | None, plan: parameters.Plan) -> CheckResult:
     """Multiply-adds against the spec's (exact) and, for ImageNet networks, Table 1."""
     convention = "multiply-adds of convolutions and classifier, the paper's 'FLOPs'"
     at224 = parameters.plan_at_224(plan.spec, plan.options).macs
-    table = parameters.table1_gflops(plan.spec, plan.options.variant)
+    table = parameters.table1_gflops(plan.spec, plan.options)
     paper = f"; at 224 px this architecture has {at224 / 1e9:.3f} G, Table 1 says {table} G" if table else ""
     details = {"found": macs, "expected": plan.macs, "at_224": at224, "table1_gflops": table}
     if macs is None:

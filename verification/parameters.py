@@ -229,11 +229,15 @@ def trainable_count(model) -> int:
     return sum(weight_size(v) for v in model.trainable_weights)
 
 
-def table1_gflops(spec: ResNetSpec, variant: str) -> float | None:
-    """The paper's Table 1 figure for this network, None for CIFAR networks."""
-    if spec.family != "imagenet":
+def table1_gflops(spec: ResNetSpec, options: BlockOptions) -> float | None:
+    """The paper's Table 1 figure for this network, None where Table 1 does not apply.
+
+    Table 1 counts the ImageNet networks with their ImageNet stem and option-B
+    shortcuts; a CIFAR stem or projections everywhere (option C) change the count.
+    """
+    if spec.family != "imagenet" or spec.stem != "imagenet" or options.shortcut != "B":
         return None
-    if variant != "v1" and spec.depth in V15_GFLOPS:
+    if options.variant != "v1" and spec.depth in V15_GFLOPS:
         return V15_GFLOPS[spec.depth]
     return TABLE1_GFLOPS.get(spec.depth)
 

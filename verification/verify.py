@@ -190,7 +190,7 @@ def _numerical(view, analysis, pairs, spec, options, epsilon, shape, head, seed)
         kwargs.update(include_top=False, pooling="avg" if "gap" in kinds else "max" if "gmp" in kinds else None)
     try:
         reference = resnet.build_resnet(
-            spec, input_shape=shape, variant=options.variant, shortcut=options.shortcut, padding=options.padding,
+            spec, input_shape=equivalence.comparison_shape(shape), variant=options.variant, shortcut=options.shortcut, padding=options.padding,
             conv_bias=options.conv_bias, bn_epsilon=epsilon, dtype="float64", **kwargs,
         )
         ref_analysis = structure.analyse(reference)
