@@ -39,7 +39,10 @@ from resnet import specs
 from verification.gradcheck import is_graph_model
 from verification.results import CheckReport, CheckResult
 
-INITIAL_LOSS_RTOL = 0.25  # |loss - ln C| <= 0.25 ln C: 2.30 +- 0.58 for 10 classes
+# |loss - ln C| <= 0.5 ln C: 2.30 +- 1.15 for 10 classes. Fresh CIFAR ResNets on
+# N(0, 1) inputs measured 2.4-2.8 (depth 20), 2.8-3.8 (56), 4.2-6.3 (110; its residual
+# stream grows with depth), and 2.30-2.32 with zero_init_residual (BUILD_NOTES.md).
+INITIAL_LOSS_RTOL = 0.5
 OVERFIT_STEPS = 50
 OVERFIT_LEARNING_RATE = 1e-2
 OVERFIT_TARGET_LOSS = 0.1
@@ -64,6 +67,7 @@ def check_training(
     from_logits: bool = True,
     spec: specs.ResNetSpec | str | None = None,
     overfit_steps: int = OVERFIT_STEPS,
+    initial_loss_rtol: float = INITIAL_LOSS_RTOL,
     seed: int = 0,
 ) -> CheckReport:
     """Runs every dynamic check on one batch.
@@ -77,6 +81,7 @@ def check_training(
       spec: The ResNet the model should be, for the per-stage shape check; default:
         the spec named by `model.name`, if any ("resnet20", ...).
       overfit_steps: Optimisation steps of the overfit check.
+      initial_loss_rtol: Allowed |initial loss - ln C| as a fraction of ln C.
       seed: Seed of the random inputs and cotangents.
 
     Returns:
@@ -92,7 +97,7 @@ def check_training(
         check_forward(model, images, spec=spec, seed=seed),
         check_batch_independence(model, images, seed=seed),
         check_determinism(model, images),
-        check_initial_loss(model, images, labels, num_classes, from_logits=from_logits),
+        check_initial_loss(model, images, labels, num_classes, from_logits=from_logits, rtol=initial_loss_rtol),
         check_gradients(model, images, labels, from_logits=from_logits),
         check_overfit(model, images, labels, steps=overfit_steps, from_logits=from_logits),
     ]
@@ -408,6 +413,8 @@ def check_initial_loss(
     Returns:
       The result, with the loss and the expected value in `details`.
     """
+    if not (isinstance(rtol, (int, float)) and rtol > 0):
+        raise ValueError(f"initial-loss rtol must be a positive number; got {rtol!r}.")
     outputs = np.asarray(_training_call(model, images), np.float64)
     loss = float(_loss_fn(from_logits)(labels, outputs))
     expected = math.log(num_classes)
@@ -424,7 +431,8 @@ def check_initial_loss(
         return CheckResult(
             "initial_loss", False,
             f"initial loss {loss:.3f}, expected ln({num_classes}) = {expected:.3f} +- {rtol * expected:.3f}: "
-            "the initial logits are not near uniform (classifier init too large? a wrong loss?).",
+            "the initial logits are not near uniform (classifier init too large? a wrong loss? a deep ResNet "
+            "whose residual stream grows: zero_init_residual=True starts it near ln C).",
             details,
         )  # fmt: skip
     return CheckResult("initial_loss", True, f"initial loss {loss:.3f} ~ ln({num_classes}) = {expected:.3f} (+- {rtol * expected:.3f}).", details)
