@@ -105,6 +105,7 @@ def test_stage_gradient_norms_match_a_direct_computation(batch):
     model = zoo.healthy()
     moving = model.get_layer("conv1_bn").moving_mean.numpy().copy()
     norms = verification.stage_gradient_norms(model, images, labels)
+    assert verification.stage_gradient_norms(model, images, np.eye(10)[labels]) == pytest.approx(norms)  # one-hot
     np.testing.assert_array_equal(model.get_layer("conv1_bn").moving_mean.numpy(), moving)
     # Independently: a plain training step's gradients, grouped by layer name by hand.
     with tf.GradientTape() as tape:
@@ -118,6 +119,17 @@ def test_stage_gradient_norms_match_a_direct_computation(batch):
         stage = layer.split("_")[0] if layer.startswith("conv") else layer
         expected[stage] = expected.get(stage, 0.0) + float(tf.reduce_sum(grad**2))
     assert norms == pytest.approx({k: math.sqrt(v) for k, v in expected.items()}, rel=1e-4)
+
+
+def test_conv_biases_before_batch_norm_get_only_round_off(batch):
+    # BatchNorm in training mode subtracts the batch mean, so a constant added before
+    # it has no effect: the gradient of every conv bias is zero up to round-off.
+    images, labels = batch
+    model = resnet.cifar_resnet(8, input_shape=zoo.INPUT_SHAPE, conv_bias=True)
+    result = dynamic.check_gradients(model, images, labels)
+    assert result.passed and "round-off" in result.message
+    biases = {v.path for v in model.trainable_variables if v.path.endswith("_conv/bias")}
+    assert len(biases) == 7 and set(result.details["negligible_gradient"]) == biases
 
 
 def test_overfit_failure_shows_the_loss_curve(batch):
