@@ -826,10 +826,10 @@ def load_predictor(path: str, kind: str):
         model = keras.models.load_model(path, compile=False)
         return lambda images: model(images, training=False), model.output_shape[-1]
     loaded = tf.saved_model.load(path)
-    serve = loaded.signatures["serving_default"] if not hasattr(loaded, "serve") else loaded.serve
 
     def predict(images):
-        outputs = serve(images)
+        # Refers to `loaded` itself: its variables live only as long as it does.
+        outputs = loaded.serve(images) if hasattr(loaded, "serve") else loaded.signatures["serving_default"](images)
         return next(iter(outputs.values())) if isinstance(outputs, dict) else outputs
 
     return predict, None

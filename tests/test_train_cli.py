@@ -27,18 +27,12 @@ def test_helpfull_documents_every_flag():
         assert f"--{field.name}:" in result.stdout or f"--[no]{field.name}:" in result.stdout, field.name
 
 
-@pytest.mark.parametrize(
-    "args, expected",
-    [
-        (["--model=resnet21"], "--model: Unknown ResNet 'resnet21'; valid: resnet18, resnet34"),
-        (["--batch_size=-4"], "--batch_size must be a positive integer; got -4."),
-    ],
-)
-def test_bad_flags_exit_2_with_one_line(tmp_path, args, expected):
-    result = run_train(*args, f"--model_dir={tmp_path / 'run'}")
+def test_bad_flag_exits_2_with_one_line_before_anything_starts(tmp_path):
+    # The other bad values go through the same `validate` (tested in-process below).
+    result = run_train("--model=resnet21", "--batch_size=64", f"--model_dir={tmp_path / 'run'}")
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("train.py: error:")]
-    assert errors == [f"train.py: error: {expected}"] or (len(errors) == 1 and expected in errors[0])
+    assert len(errors) == 1 and errors[0].startswith("train.py: error: --model: Unknown ResNet 'resnet21'; valid: resnet18, ")
     assert not (tmp_path / "run").exists()  # nothing was started
 
 
