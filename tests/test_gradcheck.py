@@ -175,19 +175,16 @@ def test_result_is_a_check_result_with_json_safe_figures():
     assert data["atol"] == 1e-5 and data["rtol"] == 1e-3 and data["eps"] == pytest.approx(6.055e-6, rel=1e-3)
 
 
-@pytest.mark.parametrize(
-    "kwargs, message",
-    [
-        ({"mode": "slow"}, "mode 'slow'; valid: 'fast', 'full'"),
-        ({"wrt": "bias"}, "wrt 'bias'; valid: 'inputs', 'weights', 'all'"),
+def test_bad_arguments_are_named():
+    for kwargs, message in [
+        ({"mode": "slow"}, r"mode 'slow'; valid: 'fast', 'full'"),
+        ({"wrt": "bias"}, r"wrt 'bias'; valid: 'inputs', 'weights', 'all'"),
         ({"eps": -1.0}, "eps must be a positive number"),
         ({"atol": 0}, "atol must be a positive number"),
         ({"directions": 0}, "directions must be a positive integer"),
-    ],
-)
-def test_bad_arguments_are_named(kwargs, message):
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        gradcheck(CubeScale(dtype="float64"), _inputs(), **kwargs)
+    ]:
+        with pytest.raises(ValueError, match=message):
+            gradcheck(CubeScale(dtype="float64"), _inputs(), **kwargs)
 
 
 def test_bad_inputs_and_functions_are_named():
