@@ -360,7 +360,8 @@ def check_bn_conventions(analysis: Analysis, options: BlockOptions, explicit: se
     then uses the model's epsilon.
 
     Returns:
-      The result and the epsilon the numerical comparison should use.
+      The result and the epsilon the numerical comparison should use: the one asked
+      for explicitly, else the model's most common one.
     """
     region = analysis.region_of()
     bns = [n for n in analysis.nodes if n.kind == "bn"]
@@ -389,7 +390,9 @@ def check_bn_conventions(analysis: Analysis, options: BlockOptions, explicit: se
         problems.append(f"BN momentum {momentum:g}, asked {options.bn_momentum:g}")
     ok = f"BN epsilon {epsilon:g}, momentum {momentum:g} (Keras convention) in every layer" + ("; " + "; ".join(notes) if notes else "")
     check = result("bn_conventions", problems, ok, epsilon=epsilon, momentum=momentum, notes=notes)
-    return check, epsilon
+    # An epsilon asked for explicitly is what the outputs must match; otherwise the
+    # model's own (most common) one, so that a convention alone does not fail twice.
+    return check, options.bn_epsilon if "bn_epsilon" in explicit else epsilon
 
 
 def _majority(bns, attribute: str, region: dict, label: str, problems: list) -> float:
