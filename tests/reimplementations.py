@@ -126,7 +126,7 @@ def functional_resnet(reference, *, input_shape=(32, 32, 3), num_classes=10, var
     if stem_fn is not None:
         x = stem_fn(inputs)
     elif stem == "imagenet":
-        x = act(bn(padded_conv(inputs, 64, 7, 2, "conv1", padding=padding), "bn1"), "relu")
+        x = act(bn(padded_conv(inputs, spec.stem_width, 7, 2, "conv1", padding=padding), "bn1"), "relu")
         if padding == "symmetric":
             x = keras.layers.MaxPooling2D(3, 2, name="maxpool")(keras.layers.ZeroPadding2D(((1, 1), (1, 1)), name="maxpool_zp")(x))
         else:
@@ -202,20 +202,31 @@ class Bottleneck(keras.layers.Layer):
 
 
 def subclassed_resnet(reference, *, input_shape=(32, 32, 3), num_classes=10, variant="v1.5", stem=None):
-    """A correct ResNet (option B) as a `keras.Sequential` of subclassed block layers."""
-    spec = resnet.get_spec(reference)
+    """A correct ResNet (option B) as a `keras.Sequential` of subclassed block layers.
+
+    Args:
+      reference: A name for `resnet.get_spec`, or a spec.
+      input_shape: (H, W, C).
+      num_classes: Classifier outputs.
+      variant: "v1" or "v1.5".
+      stem: "imagenet" or "cifar" (default: the spec's).
+
+    Returns:
+      The `keras.Sequential` model.
+    """
+    spec = reference if isinstance(reference, resnet.ResNetSpec) else resnet.get_spec(reference)
     stem = stem or spec.stem
     block_cls = BasicBlock if spec.block == "basic" else Bottleneck
     layers = [keras.Input(input_shape)]
     if stem == "imagenet":
-        layers += [keras.layers.ZeroPadding2D(3), keras.layers.Conv2D(64, 7, 2, use_bias=False),
+        channels = spec.stem_width
+        layers += [keras.layers.ZeroPadding2D(3), keras.layers.Conv2D(channels, 7, 2, use_bias=False),
                    keras.layers.BatchNormalization(epsilon=EPS, momentum=0.9), keras.layers.ReLU(),
                    keras.layers.ZeroPadding2D(1), keras.layers.MaxPooling2D(3, 2)]
-        channels = 64
     else:
-        layers += [keras.layers.Conv2D(spec.stem_width, 3, padding="same", use_bias=False),
-                   keras.layers.BatchNormalization(epsilon=EPS, momentum=0.9), keras.layers.ReLU()]
         channels = spec.stem_width
+        layers += [keras.layers.Conv2D(channels, 3, padding="same", use_bias=False),
+                   keras.layers.BatchNormalization(epsilon=EPS, momentum=0.9), keras.layers.ReLU()]
     for count, width, stride in zip(spec.blocks_per_stage, spec.widths, spec.strides):
         for index in range(count):
             layers.append(block_cls(channels, width, stride if index == 0 else 1, variant=variant))
