@@ -93,6 +93,9 @@ def test_augment_batch_is_pad_crop_flip_and_seeded():
     other = data.augment_batch(images, tf.constant([1, 3], tf.int64)).numpy()
     np.testing.assert_array_equal(again, augmented)
     assert not np.array_equal(other, augmented)
+    # The training pipeline runs it under XLA: same crops and flips, same bits.
+    compiled = tf.function(data.augment_batch, jit_compile=True)
+    np.testing.assert_array_equal(compiled(images, tf.constant([1, 2], tf.int64)).numpy(), augmented)
     # Independent arithmetic: padding 0 leaves each image or its mirror image.
     flipped_only = data.augment_batch(images, tf.constant([5, 6], tf.int64), padding=0).numpy()
     mirrored = np.array([np.array_equal(a, x[:, ::-1]) for a, x in zip(flipped_only, images)])

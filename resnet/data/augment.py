@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import tensorflow as tf
 
 
 def normalize(images, mean: Sequence[float], std: Sequence[float]) -> tf.Tensor:
     """Per-channel standardisation: (images - mean) / std, as float32.
+
+    Computed as (images - mean) * (1 / std) with the reciprocal rounded once: a
+    subtraction and a multiplication give the same bits whether XLA compiles them
+    (the training pipeline) or not (evaluation), so an augmented image is exactly a
+    window of the evaluation pipeline's image (what verification.check_augmentation
+    relies on).
 
     Args:
       images: [..., C] pixels in 0-255 units (any real or integer dtype).
@@ -19,7 +26,8 @@ def normalize(images, mean: Sequence[float], std: Sequence[float]) -> tf.Tensor:
       float32 tensor of the same shape.
     """
     images = tf.cast(images, tf.float32)
-    return (images - tf.constant(mean, tf.float32)) / tf.constant(std, tf.float32)
+    reciprocal = 1.0 / np.asarray(std, np.float64)
+    return (images - tf.constant(mean, tf.float32)) * tf.constant(reciprocal, tf.float32)
 
 
 def augment_batch(images, seed, *, padding: int = 4) -> tf.Tensor:
@@ -49,9 +57,14 @@ def augment_batch(images, seed, *, padding: int = 4) -> tf.Tensor:
     batch = tf.shape(images)[0]
     height, width = tf.shape(images)[1], tf.shape(images)[2]
     padded = tf.pad(images, [[0, 0], [padding, padding], [padding, padding], [0, 0]])
-    offset_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2))
-    offsets = tf.random.stateless_uniform([batch, 2], offset_seed, minval=0, maxval=2 * padding + 1, dtype=tf.int32)
-    flip = tf.random.stateless_uniform([batch], flip_seed) < 0.5
+    # Philox named explicitly: the default algorithm differs between XLA and TF kernels,
+    # and the training pipeline compiles this function with XLA.
+    offset_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2, alg="philox"))
+    offsets = tf.random.stateless_uniform(
+        [batch, 2], offset_seed, minval=0, maxval=2 * padding + 1, dtype=tf.int32, alg="philox"
+    )
+    # An integer coin: XLA and TF kernels turn random bits into floats differently.
+    flip = tf.random.stateless_uniform([batch], flip_seed, minval=0, maxval=2, dtype=tf.int32, alg="philox") > 0
     rows = offsets[:, 0:1] + tf.range(height)[None, :]
     # A flipped crop reads the same columns right to left.
     forward = tf.range(width)[None, :]

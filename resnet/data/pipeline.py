@@ -233,10 +233,16 @@ def make_dataset(
         # `seed`, different in every epoch.
         seeds = tf.data.Dataset.random(seed=_augmentation_seed(seed, pipeline_id), rerandomize_each_iteration=True)
         batches = tf.data.Dataset.zip(indices, seeds.batch(2))
+        # XLA fuses cast, normalisation, padding, crop and flip into one pass over the
+        # batch: about 3.5x fewer CPU-seconds per image than the same ops run one by one
+        # (BUILD_NOTES.md).
+        transform = tf.function(
+            lambda batch, batch_seed: augment_batch(normalize(batch, mean, std), batch_seed, padding=PADDING),
+            jit_compile=True,
+        )
 
         def augmented(index, batch_seed):
-            batch, batch_labels = clean(index)
-            return augment_batch(batch, batch_seed, padding=PADDING), batch_labels
+            return transform(tf.gather(images, index), batch_seed), tf.gather(labels, index)
 
         dataset = batches.map(augmented, num_parallel_calls=tf.data.AUTOTUNE)
     else:
