@@ -448,8 +448,11 @@ def training_dataset(config: TrainConfig, strategy: tf.distribute.Strategy, info
     s skips exactly the batches the interrupted run had used, and (with
     --deterministic) ends with the same weights as an uninterrupted one.
 
-    Under a distribution strategy every input pipeline reads its own shard
-    (`input_context`) in per-replica batches.
+    Under a mirrored strategy the pipeline yields per-replica batches
+    (`input_context`). Under the multi-worker strategy Keras gets the global
+    batches and splits each between the workers itself (the pipeline's DATA
+    auto-sharding): Keras 3's fit cannot yet consume a per-worker distributed
+    dataset there (it fails converting the per-replica values to a tensor).
     """
     from resnet import data
 
@@ -467,7 +470,7 @@ def training_dataset(config: TrainConfig, strategy: tf.distribute.Strategy, info
             dataset = dataset.skip(skip_steps * per_step)
         return dataset.map(to_loss, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
-    if strategy.num_replicas_in_sync > 1 or config.strategy == "multi_worker":
+    if config.strategy == "mirrored" and strategy.num_replicas_in_sync > 1:
         return strategy.distribute_datasets_from_function(make)
     return make()
 
@@ -555,6 +558,40 @@ class _GradientNormProbe:
         return _gradient_norms(self.copy, images, labels)
 
 
+def _work_around_keras_multi_worker(model: keras.Model, strategy: tf.distribute.Strategy, batch) -> None:
+    """Lets Keras 3's `fit` run under `MultiWorkerMirroredStrategy`.
+
+    Keras 3.15's TensorFlow trainer fails there in two places (tensorflow/tensorflow
+    issue 72388; tf_keras works): before the first step it all-reduces a
+    distributed data batch to build the model symbolically, and after each step it
+    all-reduces the scalar metrics with `axis=0`. Both raise. Here the model is
+    built symbolically from one local batch instead, and scalar results are
+    averaged over the workers with `axis=None`. Applied only under this strategy.
+
+    Args:
+      model: The compiled model.
+      strategy: The multi-worker strategy it was built under.
+      batch: One un-distributed (images, labels) batch, for shapes and dtypes.
+    """
+    from keras.src.backend.tensorflow import trainer as tf_trainer  # the code being repaired
+
+    with strategy.scope():
+        model._symbolic_build(data_batch=batch)
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    original = getattr(tf_trainer.reduce_per_replica, "original", tf_trainer.reduce_per_replica)
+
+    def reduce_per_replica(values, reduce_strategy, reduction):
+        if reduction in ("auto", "mean") and isinstance(reduce_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            return tf.nest.map_structure(
+                lambda v: reduce_strategy.reduce("MEAN", v, axis=None) if isinstance(v, tf.distribute.DistributedValues) else v,
+                values,
+            )
+        return original(values, reduce_strategy, reduction)
+
+    reduce_per_replica.original = original
+    tf_trainer.reduce_per_replica = reduce_per_replica
+
+
 def _atomic_export_saved_model(model: keras.Model, path: str) -> None:
     parent = os.path.dirname(os.path.abspath(path))
     temporary = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}.")
@@ -628,6 +665,8 @@ def train(config: TrainConfig) -> dict:
         model = build_model(config, info)
         compile_model(model, config, total)
     sample = _plain_training_batch(config, info)
+    if config.strategy == "multi_worker":
+        _work_around_keras_multi_worker(model, strategy, next(iter(sample.map(_labels_for_loss(config, info.num_classes)))))
     if config.preflight:
         print(preflight(model, config, sample, info), flush=True)
 
@@ -697,6 +736,8 @@ def train(config: TrainConfig) -> dict:
         _atomic_export_saved_model(model, os.path.join(model_dir, "saved_model"))
     record["wall_time_s"] = time.time() - started
     finalize(record, config, model_dir, write=chief, suite=f"train.{record['model']}.{config.dataset}")
+    if not chief:
+        shutil.rmtree(work_dir, ignore_errors=True)  # only held this worker's backup
     return record
 
 
