@@ -80,6 +80,8 @@ def test_zoo_messages_say_what_is_wrong(batch):
     assert not frozen.passed and "frozen BatchNorm" in frozen.message
     assert "probabilities" in dynamic.check_initial_loss(zoo.softmax_head(), images, labels, 10).message
     assert "'conv1_relu'" in dynamic.check_forward(zoo.log_activation(), images).message
+    lying = dynamic.check_forward(zoo.lying_shape(), images)
+    assert lying.details["wrong_shape"] == {"lying_pool": {"declared": (None, 4, 4, 4), "actual": (4, 8, 8, 4)}}
     stride = dynamic.check_forward(zoo.wrong_stride(), images)
     assert stride.details["stage_shapes"]["conv3"] == {"expected": (4, 4, 32), "actual": (8, 8, 32)}
 
@@ -201,4 +203,10 @@ def test_cifar_resnet20_passes_check_training():
     labels = np.arange(16) % 10
     report = verification.check_training(resnet.cifar_resnet(20), (images, labels), 10)
     assert report.passed, report
-    assert list(report.get("gradients").details["stage_gradient_norms"]) == ["conv1", "conv2", "conv3", "conv4", "predictions"]
+    assert list(report.get("gradients").details["stage_gradient_norms"]) == [
+        "conv1",
+        "conv2",
+        "conv3",
+        "conv4",
+        "predictions",
+    ]

@@ -26,7 +26,9 @@ class CubeScale(keras.layers.Layer):
         self.bug, self.at = bug, at
 
     def build(self, input_shape):
-        self.w = self.add_weight(shape=(input_shape[-1],), name="w", initializer=keras.initializers.RandomUniform(0.5, 1.5, seed=1))
+        self.w = self.add_weight(
+            shape=(input_shape[-1],), name="w", initializer=keras.initializers.RandomUniform(0.5, 1.5, seed=1)
+        )
 
     def call(self, x):
         bug, at = self.bug, self.at

@@ -1,7 +1,7 @@
 """Broken classifiers for the dynamic checks: each has one bug that a check must catch.
 
-All are the reference CIFAR ResNet-8 (one basic block per stage) with one thing
-changed, run on 8x8 px inputs so that the tests stay fast. Each builder returns a
+All but one are the reference CIFAR ResNet-8 (one basic block per stage) with one
+thing changed, run on 8x8 px inputs so that the tests stay fast. Each builder returns a
 fresh model; ZOO maps a name to (builder, the check that must catch it).
 """
 
@@ -146,6 +146,30 @@ def zeroed_features() -> keras.Model:
     return _replace_layers(healthy(), replace)
 
 
+class LyingPool(keras.layers.Layer):
+    """Declares a 2x2 pooled output but returns its input unchanged."""
+
+    def call(self, inputs):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        return (batch, height // 2, width // 2, channels)
+
+
+def lying_shape() -> keras.Model:
+    """A layer whose declared output shape is not what it returns (fixed 8x8 input).
+
+    Not a ResNet: a declared shape that lies breaks most layers after it when the
+    model is built, so the lie sits before global pooling, which does not care.
+    """
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="conv")(inputs)
+    x = LyingPool(name="lying_pool")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(NUM_CLASSES, name="predictions")(x), name="lying")
+
+
 def overconfident_head() -> keras.Model:
     """Classifier kernel 30x too large: confident random guesses, loss far above ln 10."""
     model = healthy()
@@ -172,4 +196,5 @@ ZOO = {
     "overconfident_head": (overconfident_head, "initial_loss"),
     "wrong_stride": (wrong_stride, "forward"),
     "zeroed_features": (zeroed_features, "overfit"),
+    "lying_shape": (lying_shape, "forward"),
 }

@@ -130,7 +130,9 @@ def batch_from(dataset_or_batch: Any, num_classes: int) -> tuple[np.ndarray, np.
         )
     images, labels = (np.asarray(t) for t in dataset_or_batch)
     if images.ndim != 4 or images.shape[0] < 2 or not np.issubdtype(images.dtype, np.number):
-        raise ValueError(f"images must be numeric (N, H, W, C) with N >= 2; got shape {images.shape}, dtype {images.dtype}.")
+        raise ValueError(
+            f"images must be numeric (N, H, W, C) with N >= 2; got shape {images.shape}, dtype {images.dtype}."
+        )
     if labels.ndim == 2 and labels.shape[1] == num_classes:
         labels = labels.argmax(axis=1)  # one-hot
     if labels.shape != (images.shape[0],) or not np.all(np.equal(np.mod(labels, 1), 0)):
@@ -191,7 +193,13 @@ def check_forward(
     rng = np.random.default_rng(seed)
     batch = images[:INDEPENDENCE_SAMPLES]
     noise = rng.standard_normal(batch.shape).astype(np.float32)
-    probes = {"zeros": np.zeros_like(batch), "ones": np.ones_like(batch), "normal": noise, "normal_x100": 100 * noise, "batch": batch}
+    probes = {
+        "zeros": np.zeros_like(batch),
+        "ones": np.ones_like(batch),
+        "normal": noise,
+        "normal_x100": 100 * noise,
+        "batch": batch,
+    }
     layers, declared_shapes, probe_model = _per_layer_model(model)
     non_finite, wrong_shape = {}, {}
     for probe, x in probes.items():
@@ -204,15 +212,36 @@ def check_forward(
             if declared is not None and not _shape_matches(declared, value.shape):
                 wrong_shape[layer.name] = {"declared": declared, "actual": value.shape}
     stage_problems, spec_used = _stage_shape_problems(model, batch, spec)
-    details = {"non_finite": non_finite, "wrong_shape": wrong_shape, "stage_shapes": stage_problems, "spec": spec_used, "layers_checked": len(layers)}
+    details = {
+        "non_finite": non_finite,
+        "wrong_shape": wrong_shape,
+        "stage_shapes": stage_problems,
+        "spec": spec_used,
+        "layers_checked": len(layers),
+    }
     if non_finite:
         first = next(iter(non_finite))
-        return CheckResult("forward", False, f"NaN/Inf at {len(non_finite)} layer(s), first {first!r} (input: {non_finite[first]}).", details)
+        return CheckResult(
+            "forward",
+            False,
+            f"NaN/Inf at {len(non_finite)} layer(s), first {first!r} (input: {non_finite[first]}).",
+            details,
+        )
     if wrong_shape or stage_problems:
         name, shapes = next(iter({**wrong_shape, **stage_problems}.items()))
-        return CheckResult("forward", False, f"output shape of {name!r} is {shapes['actual']}, expected {shapes.get('declared', shapes.get('expected'))}.", details)
+        return CheckResult(
+            "forward",
+            False,
+            f"output shape of {name!r} is {shapes['actual']}, expected {shapes.get('declared', shapes.get('expected'))}.",
+            details,
+        )
     against = f"; stage shapes as {spec_used} says" if spec_used else ""
-    return CheckResult("forward", True, f"{len(layers)} layer output(s) finite on {len(probes)} inputs, shapes as declared{against}.", details)
+    return CheckResult(
+        "forward",
+        True,
+        f"{len(layers)} layer output(s) finite on {len(probes)} inputs, shapes as declared{against}.",
+        details,
+    )
 
 
 def _per_layer_model(model):
@@ -326,12 +355,16 @@ def check_batch_independence(model: keras.Model, images: np.ndarray, *, seed: in
     own, cross = leak(lambda t: model(t, training=False))
     _, cross_training = leak(lambda t: _training_call(model, t))
     details = {"own_gradient": own, "cross_gradient": cross, "cross_gradient_training": cross_training}
-    coupling = (
-        f"in training mode the cross-sample gradient is {cross_training:.2e} "
-        + ("(BatchNorm's batch statistics couple samples: expected)" if cross_training > 0 else "(none)")
+    coupling = f"in training mode the cross-sample gradient is {cross_training:.2e} " + (
+        "(BatchNorm's batch statistics couple samples: expected)" if cross_training > 0 else "(none)"
     )
     if own == 0.0:
-        return CheckResult("batch_independence", False, "no gradient reaches sample 0's input from its output (a stop_gradient or non-differentiable layer on the path?), so independence cannot be checked.", details)
+        return CheckResult(
+            "batch_independence",
+            False,
+            "no gradient reaches sample 0's input from its output (a stop_gradient or non-differentiable layer on the path?), so independence cannot be checked.",
+            details,
+        )
     if cross > 1e-7 * own:
         return CheckResult(
             "batch_independence",
@@ -356,7 +389,9 @@ def check_determinism(model: keras.Model, images: np.ndarray) -> CheckResult:
     batch = images[:INDEPENDENCE_SAMPLES]
     first, second = _inference(model, batch), _inference(model, batch)
     dependent = [layer for layer in _leaf_layers(model) if isinstance(layer, TRAINING_DEPENDENT)]
-    frozen_bn = [layer.name for layer in dependent if isinstance(layer, keras.layers.BatchNormalization) and not layer.trainable]
+    frozen_bn = [
+        layer.name for layer in dependent if isinstance(layer, keras.layers.BatchNormalization) and not layer.trainable
+    ]
     training = np.asarray(_training_call(model, batch))
     change = float(np.max(np.abs(training - first)))
     details = {
@@ -367,20 +402,30 @@ def check_determinism(model: keras.Model, images: np.ndarray) -> CheckResult:
     }
     if not np.array_equal(first, second):
         return CheckResult(
-            "determinism", False,
+            "determinism",
+            False,
             f"two inference calls differ by up to {details['max_difference_between_inference_calls']:.2e}: "
             "something random runs at inference (noise or dropout that ignores training=False?).",
             details,
-        )  # fmt: skip
+        )
     if dependent and change == 0.0:
-        why = f"frozen BatchNorm runs in inference mode ({', '.join(frozen_bn[:3])}...)" if frozen_bn else "they ignore the training flag"
+        why = (
+            f"frozen BatchNorm runs in inference mode ({', '.join(frozen_bn[:3])}...)"
+            if frozen_bn
+            else "they ignore the training flag"
+        )
         return CheckResult(
-            "determinism", False,
+            "determinism",
+            False,
             f"training=True and training=False give identical outputs although the model has {len(dependent)} "
             f"BatchNorm/dropout layers: {why}.",
             details,
-        )  # fmt: skip
-    flag = f"training flag changes outputs by up to {change:.2e}" if dependent else "no BatchNorm/dropout layers, so no training flag to test"
+        )
+    flag = (
+        f"training flag changes outputs by up to {change:.2e}"
+        if dependent
+        else "no BatchNorm/dropout layers, so no training flag to test"
+    )
     return CheckResult("determinism", True, f"inference is deterministic; {flag}.", details)
 
 
@@ -424,20 +469,27 @@ def check_initial_loss(
     looks_like_probabilities = bool(np.all(outputs >= 0) and np.allclose(outputs.sum(axis=-1), 1.0, atol=1e-3))
     if from_logits and looks_like_probabilities:
         return CheckResult(
-            "initial_loss", False,
+            "initial_loss",
+            False,
             "model outputs probabilities (non-negative rows summing to 1) but the loss takes logits: "
             "drop the final softmax (classifier_activation=None) or pass from_logits=False.",
             details,
-        )  # fmt: skip
+        )
     if not abs(loss - expected) <= rtol * expected:
         return CheckResult(
-            "initial_loss", False,
+            "initial_loss",
+            False,
             f"initial loss {loss:.3f}, expected ln({num_classes}) = {expected:.3f} +- {rtol * expected:.3f}: "
             "the initial logits are not near uniform (classifier init too large? a wrong loss? a deep ResNet "
             "whose residual stream grows: zero_init_residual=True starts it near ln C).",
             details,
-        )  # fmt: skip
-    return CheckResult("initial_loss", True, f"initial loss {loss:.3f} ~ ln({num_classes}) = {expected:.3f} (+- {rtol * expected:.3f}).", details)
+        )
+    return CheckResult(
+        "initial_loss",
+        True,
+        f"initial loss {loss:.3f} ~ ln({num_classes}) = {expected:.3f} (+- {rtol * expected:.3f}).",
+        details,
+    )
 
 
 def stage_of(layer_name: str) -> str:
@@ -494,7 +546,9 @@ def stage_gradient_norms(model: keras.Model, images, labels, *, from_logits: boo
     return {stage: math.sqrt(total) for stage, total in squares.items()}
 
 
-def check_gradients(model: keras.Model, images: np.ndarray, labels: np.ndarray, *, from_logits: bool = True) -> CheckResult:
+def check_gradients(
+    model: keras.Model, images: np.ndarray, labels: np.ndarray, *, from_logits: bool = True
+) -> CheckResult:
     """Every trainable variable gets a non-zero gradient; no layer is frozen.
 
     Args:
@@ -511,7 +565,9 @@ def check_gradients(model: keras.Model, images: np.ndarray, labels: np.ndarray, 
     dead = [v.path for v, g in zip(variables, grads) if g is None or not np.any(np.asarray(g))]
     frozen = [layer.name for layer in _leaf_layers(model) if layer.weights and not layer.trainable]
     norms = stage_gradient_norms(model, images, labels, from_logits=from_logits)
-    grad_norms = {v.path: float(np.linalg.norm(np.asarray(g, np.float64))) for v, g in zip(variables, grads) if g is not None}
+    grad_norms = {
+        v.path: float(np.linalg.norm(np.asarray(g, np.float64))) for v, g in zip(variables, grads) if g is not None
+    }
     largest = max(grad_norms.values(), default=0.0)
     # Round-off only, e.g. a conv bias before a training-mode BatchNorm, which subtracts
     # it again: reported, not failed (Keras applications' ResNets have such biases).
@@ -527,7 +583,9 @@ def check_gradients(model: keras.Model, images: np.ndarray, labels: np.ndarray, 
         return CheckResult("gradients", False, "the model has no trainable variables.", details)
     problems = []
     if dead:
-        problems.append(f"{len(dead)} trainable variable(s) get no gradient (outside the gradient path?), e.g. {dead[0]!r}")
+        problems.append(
+            f"{len(dead)} trainable variable(s) get no gradient (outside the gradient path?), e.g. {dead[0]!r}"
+        )
     if frozen:
         problems.append(f"{len(frozen)} layer(s) are frozen (trainable=False), e.g. {frozen[0]!r}")
     if problems:
@@ -539,7 +597,10 @@ def check_gradients(model: keras.Model, images: np.ndarray, labels: np.ndarray, 
         else ""
     )
     return CheckResult(
-        "gradients", True, f"all {len(variables)} trainable variables get gradients; norms per stage: {summary}.{note}", details
+        "gradients",
+        True,
+        f"all {len(variables)} trainable variables get gradients; norms per stage: {summary}.{note}",
+        details,
     )
 
 
@@ -602,9 +663,12 @@ def check_overfit(
     shown = ", ".join(f"{v:.3g}" for v in curve[:: max(1, steps // 10)])
     if not (curve[-1] < target_loss and float(accuracy) == 1.0):
         return CheckResult(
-            "overfit", False,
+            "overfit",
+            False,
             f"after {steps} steps on {x.shape[0]} samples: loss {curve[-1]:.3g} (target < {target_loss}), "
             f"accuracy {float(accuracy):.0%}; loss curve: {shown}.",
             details,
-        )  # fmt: skip
-    return CheckResult("overfit", True, f"{x.shape[0]} samples fitted in {steps} steps: loss {curve[-1]:.3g}, accuracy 100%.", details)
+        )
+    return CheckResult(
+        "overfit", True, f"{x.shape[0]} samples fitted in {steps} steps: loss {curve[-1]:.3g}, accuracy 100%.", details
+    )

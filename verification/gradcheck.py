@@ -209,7 +209,9 @@ def _as_float64_arrays(inputs) -> list[np.ndarray]:
         try:
             array = np.asarray(item)
         except Exception as error:  # symbolic Keras tensors cannot become arrays
-            raise ValueError(f"gradcheck input {index} must be a concrete tensor or array; got {type(item).__name__}.") from error
+            raise ValueError(
+                f"gradcheck input {index} must be a concrete tensor or array; got {type(item).__name__}."
+            ) from error
         if not np.issubdtype(array.dtype, np.floating):
             raise ValueError(f"gradcheck input {index} must be floating point; got dtype {array.dtype}.")
         arrays.append(array.astype(np.float64))
@@ -258,7 +260,9 @@ def _prepare(fn, inputs: list[np.ndarray], wrt: str, training) -> _Problem:
         with tf.GradientTape() as tape:
             tape.watch(state)
             output = forward(state)
-        return tape.gradient(output, state, output_gradients=cotangent, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return tape.gradient(
+            output, state, output_gradients=cotangent, unconnected_gradients=tf.UnconnectedGradients.ZERO
+        )
 
     forward_fn, vjp_fn = tf.function(forward), tf.function(vjp)
     first = forward_fn([tf.constant(p) for p in point])
@@ -474,7 +478,10 @@ def _pick(items, indices):
 
 def _jitter(point: list[np.ndarray], rng) -> list[np.ndarray]:
     """Moves every tensor (inputs and weights) a little, off ReLU zeros and pool ties."""
-    return [p + KINK_JITTER * max(1.0, float(np.max(np.abs(p))) if p.size else 1.0) * rng.standard_normal(p.shape) for p in point]
+    return [
+        p + KINK_JITTER * max(1.0, float(np.max(np.abs(p))) if p.size else 1.0) * rng.standard_normal(p.shape)
+        for p in point
+    ]
 
 
 def _result(problem, point, comparison: _Comparison, mode, moves, eps, atol, rtol, rng) -> GradcheckResult:
@@ -492,7 +499,10 @@ def _result(problem, point, comparison: _Comparison, mode, moves, eps, atol, rto
     excluded = f"; {comparison.left_out} left out at kinks" if comparison.left_out else ""
     if comparison.analytic.size == 0:
         return GradcheckResult(
-            "gradcheck", False, f"nothing could be checked: every difference straddled a kink{moved}{excluded}", **common
+            "gradcheck",
+            False,
+            f"nothing could be checked: every difference straddled a kink{moved}{excluded}",
+            **common,
         )
     error = np.abs(comparison.analytic - comparison.numeric)
     scale = np.maximum(np.abs(comparison.analytic), np.abs(comparison.numeric))
@@ -517,7 +527,9 @@ def _result(problem, point, comparison: _Comparison, mode, moves, eps, atol, rto
     vacuous = np.all(scale <= atol)
     if vacuous:
         passed = False
-        summary = f"every derivative is ~0 (<= atol): the check cannot tell a right gradient from a wrong one; {summary}"
+        summary = (
+            f"every derivative is ~0 (<= atol): the check cannot tell a right gradient from a wrong one; {summary}"
+        )
     elif not passed:
         summary = (
             f"gradient wrong at {where}: analytic {comparison.analytic[worst]:.6g} vs numeric "
@@ -549,7 +561,9 @@ def _localize(problem, point, tensor, eps, atol, rtol, rng) -> tuple | None:
     subset of that many elements.
     """
     size = point[tensor].size
-    elements = np.arange(size) if size <= LOCALIZE_MAX_ELEMENTS else rng.choice(size, LOCALIZE_MAX_ELEMENTS, replace=False)
+    elements = (
+        np.arange(size) if size <= LOCALIZE_MAX_ELEMENTS else rng.choice(size, LOCALIZE_MAX_ELEMENTS, replace=False)
+    )
     y0 = _evaluate(problem, point)
     u = _unit_gaussian(rng, y0.shape)
     gradient = problem.vjp([tf.constant(p) for p in point], tf.constant(u))[tensor].numpy().reshape(-1)
@@ -559,7 +573,10 @@ def _localize(problem, point, tensor, eps, atol, rtol, rng) -> tuple | None:
         delta = np.zeros(size)
         delta[element] = h
         delta = delta.reshape(point[tensor].shape)
-        numeric = (float(u @ _evaluate(problem, _shifted(point, tensor, delta))) - float(u @ _evaluate(problem, _shifted(point, tensor, -delta)))) / (2 * h)
+        numeric = (
+            float(u @ _evaluate(problem, _shifted(point, tensor, delta)))
+            - float(u @ _evaluate(problem, _shifted(point, tensor, -delta)))
+        ) / (2 * h)
         ratio = abs(gradient[element] - numeric) / _tolerance(numeric, atol, rtol)
         if ratio > worst_ratio:
             worst, worst_ratio = int(element), ratio
