@@ -15,6 +15,7 @@ from resnet import data
 from verification import (
     check_augmentation,
     check_dataset,
+    check_input_pipeline,
     check_labels_against_source,
     check_no_overlap,
     write_augmentation_preview,
@@ -180,3 +181,13 @@ def test_preview_is_written_as_png_and_to_tensorboard(digits, tmp_path):
     np.testing.assert_array_equal(tf.io.decode_png(stored[2]).numpy(), png)
     blank = tf.data.Dataset.from_tensors((tf.zeros([8, 32, 32, 3]), tf.zeros([8], tf.int32)))
     assert not write_augmentation_preview(blank, tmp_path / "blank.png", mean=INFO.mean, std=INFO.std).passed
+
+
+def test_input_pipeline_report_on_digits(tmp_path):
+    report = check_input_pipeline("digits", batch_size=64, num_examples=256, max_batches=4,
+                                  png_path=tmp_path / "inputs.png", logdir=tmp_path / "tb")
+    assert report.passed, str(report)
+    names = [check.name for check in report.checks]
+    assert {"train.varies_between_epochs", "evaluation.deterministic", "augmentation.crop_is_padded_window",
+            "no_overlap", "labels_match_source", "augmentation_preview"} <= set(names)
+    assert (tmp_path / "inputs.png").exists()

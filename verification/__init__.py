@@ -19,6 +19,7 @@ from verification.gradcheck import GradcheckResult, gradcheck
 from verification.data_checks import (
     check_augmentation,
     check_dataset,
+    check_input_pipeline,
     check_labels_against_source,
     check_no_overlap,
     check_statistics,
@@ -33,6 +34,7 @@ __all__ = ["CheckReport", "CheckResult", "GradcheckResult", "gradcheck", "check_
 __all__ += [
     "check_augmentation",
     "check_dataset",
+    "check_input_pipeline",
     "check_labels_against_source",
     "check_no_overlap",
     "check_statistics",
