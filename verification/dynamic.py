@@ -358,6 +358,8 @@ def check_batch_independence(model: keras.Model, images: np.ndarray, *, seed: in
     coupling = f"in training mode the cross-sample gradient is {cross_training:.2e} " + (
         "(BatchNorm's batch statistics couple samples: expected)" if cross_training > 0 else "(none)"
     )
+    if not (math.isfinite(own) and math.isfinite(cross)):
+        return CheckResult("batch_independence", False, "input gradients are not finite (NaN/Inf).", details)
     if own == 0.0:
         return CheckResult(
             "batch_independence",
@@ -400,7 +402,7 @@ def check_determinism(model: keras.Model, images: np.ndarray) -> CheckResult:
         "training_dependent_layers": [layer.name for layer in dependent],
         "frozen_batch_norm": frozen_bn,
     }
-    if not np.array_equal(first, second):
+    if not np.array_equal(first, second, equal_nan=True):
         return CheckResult(
             "determinism",
             False,
