@@ -108,6 +108,16 @@ def test_float32_layer_is_checked_in_float64_and_left_unchanged():
     np.testing.assert_array_equal(layer.w.numpy(), before)
 
 
+def test_mixed_precision_layer_is_rebuilt_in_float64_and_tf32_setting_restored():
+    tf32 = tf.config.experimental.tensor_float_32_execution_enabled()
+    layer = keras.layers.Dense(3, dtype="mixed_float16")
+    result = gradcheck(layer, _inputs((2, 4)).astype("float16"), mode="full")
+    assert result.passed, result
+    assert result.max_abs_error < 1e-7  # float16 would be off by ~1e-3
+    assert layer.compute_dtype == "float16"
+    assert tf.config.experimental.tensor_float_32_execution_enabled() == tf32
+
+
 @pytest.mark.parametrize("mode", ["full", "fast"])
 def test_relu_fed_exact_zeros_is_not_reported_broken(mode):
     # Central differences at 0 give 0.5, TensorFlow's ReLU gradient 0: a kink.
