@@ -96,6 +96,10 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         return best
 
     def on_train_begin(self, logs=None):
+        # A run killed while saving leaves its temporary file (never read); clear it.
+        for name in os.listdir(self.backup_dir) if os.path.isdir(self.backup_dir) else ():
+            if name.startswith(".") and name.endswith(".tmp.weights.h5"):
+                os.unlink(os.path.join(self.backup_dir, name))
         self._load_model()
 
     def _load_model(self):

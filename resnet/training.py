@@ -906,10 +906,11 @@ def evaluate(config: EvalConfig) -> dict:
         labels.append(batch_labels.numpy())
     labels, predictions = np.concatenate(labels), np.concatenate(predictions)
     matrix = results.confusion_matrix(labels, predictions, info.num_classes)
-    model_dir = config.output_dir or os.path.join(
-        os.path.dirname(os.path.abspath(config.model_path if os.path.isfile(config.model_path) else path)),
-        f"evaluation_{config.split}",
-    )
+    # Beside the model: in the model_dir it was found in, else in the file's or
+    # SavedModel's parent directory.
+    found_in_model_dir = os.path.isdir(config.model_path) and kind == "keras"
+    beside = config.model_path if found_in_model_dir else os.path.dirname(os.path.abspath(config.model_path))
+    model_dir = config.output_dir or os.path.join(beside, f"evaluation_{config.split}")
     os.makedirs(model_dir, exist_ok=True)
     from resnet import images as image_utils
 
