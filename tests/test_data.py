@@ -195,3 +195,29 @@ def test_missing_cifar_names_the_archive_place_and_flag(tmp_path, monkeypatch):
     assert "put cifar-10-binary.tar.gz" in message and str(tmp_path / "downloads" / "manual") in message
     assert f"--data_dir={tmp_path}" in message and "no network in this test" in message
     assert isinstance(error.value, FileNotFoundError)
+
+
+_MIRRORED_SCRIPT = """
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from resnet import data
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+whole = strategy.experimental_distribute_dataset(data.make_dataset("digits", "train", batch_size=128, training=True))
+per_replica = strategy.distribute_datasets_from_function(
+    lambda context: data.make_dataset("digits", "train", batch_size=128, training=True, input_context=context))
+for distributed in (whole, per_replica):
+    images, labels = next(iter(distributed))
+    print([tuple(value.shape) for value in images.values])
+"""
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_with_two_replicas():
+    # Logical devices must be set before TensorFlow starts: a fresh process.
+    import subprocess
+    import sys
+
+    completed = subprocess.run([sys.executable, "-c", _MIRRORED_SCRIPT], capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.split("\n")[:2] == ["[(64, 32, 32, 3), (64, 32, 32, 3)]"] * 2
