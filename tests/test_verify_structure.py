@@ -7,6 +7,7 @@ from keras import ops
 import resnet
 from resnet.blocks import BlockOptions
 from verification import diagnose, parameters, structure
+from zoo_structural import TINY_BOTTLENECK
 
 # DESIGN.md: trainable parameters with 1000 classes, no conv bias (torchvision's counts).
 TORCHVISION_PARAMS = {18: 11_689_512, 34: 21_797_672, 50: 25_557_032, 101: 44_549_160, 152: 60_192_808}
@@ -39,7 +40,7 @@ def test_plan_resnet50_flops_v1_and_v15():
     "name, kwargs",
     [
         ("resnet50", {"variant": "v1"}),
-        ("resnet50", {"variant": "v2", "shortcut": "C"}),
+        (TINY_BOTTLENECK, {"variant": "v2", "shortcut": "C"}),
         ("resnet18", {"conv_bias": True, "padding": "same"}),
         ("resnet20", {"variant": "v2"}),
         ("resnet20", {"shortcut": "B"}),
@@ -47,7 +48,7 @@ def test_plan_resnet50_flops_v1_and_v15():
 )
 def test_found_blocks_match_plan_per_component(name, kwargs):
     model = resnet.build_resnet(name, input_shape=(32, 32, 3), **kwargs)
-    spec = resnet.get_spec(name)
+    spec = name if isinstance(name, resnet.ResNetSpec) else resnet.get_spec(name)
     options = BlockOptions(**{"shortcut": spec.default_shortcut, **kwargs})
     plan = parameters.plan(spec, options, (32, 32, 3), model.output_shape[-1])
     analysis = _analyse(model)
