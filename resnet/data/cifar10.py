@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow_datasets as tfds
+
+if TYPE_CHECKING:
+    import tensorflow_datasets as tfds
 
 ARCHIVE = "cifar-10-binary.tar.gz"
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 _HOST = "www.cs.toronto.edu"
+
+
+def _tfds():
+    # Imported on first use: `import resnet.data` (and `import verification`) should not
+    # pay for tensorflow-datasets unless CIFAR-10 is asked for.
+    return importlib.import_module("tensorflow_datasets")
 
 
 class CifarNotFoundError(FileNotFoundError):
@@ -19,7 +29,7 @@ class CifarNotFoundError(FileNotFoundError):
 
 def default_data_dir() -> str:
     """TFDS's data directory when none is given ($TFDS_DATA_DIR or ~/tensorflow_datasets)."""
-    return os.path.expanduser(os.fspath(tfds.core.constants.DATA_DIR))
+    return os.path.expanduser(os.fspath(_tfds().core.constants.DATA_DIR))
 
 
 def manual_dir(data_dir: str | None) -> str:
@@ -37,7 +47,7 @@ def manual_dir(data_dir: str | None) -> str:
 
 def builder(data_dir: str | None) -> tfds.core.DatasetBuilder:
     """The real TFDS `cifar10` builder on `data_dir` (cheap: reads no data)."""
-    return tfds.builder("cifar10", data_dir=data_dir)
+    return _tfds().builder("cifar10", data_dir=data_dir)
 
 
 def _can_download(timeout: float = 5.0) -> str | None:
@@ -88,7 +98,7 @@ def prepare(data_dir: str | None, *, download: bool = True) -> tfds.core.Dataset
         reason = _can_download() if download else "downloading was not allowed"
         if reason:
             raise _missing(data_dir, reason)
-    config = tfds.download.DownloadConfig(manual_dir=manual_dir(data_dir))
+    config = _tfds().download.DownloadConfig(manual_dir=manual_dir(data_dir))
     try:
         cifar.download_and_prepare(download_config=config)
     except OSError as error:  # requests' ConnectionError is an OSError.
@@ -125,5 +135,5 @@ def load(split: str, start: int, stop: int, data_dir: str | None) -> tuple[np.nd
     """
     cifar = prepare(data_dir)
     dataset = cifar.as_dataset(f"{split}[{start}:{stop}]", as_supervised=True, batch_size=-1)
-    images, labels = tfds.as_numpy(dataset)
+    images, labels = _tfds().as_numpy(dataset)
     return images, labels.astype(np.int32)
