@@ -87,8 +87,10 @@ def main() -> None:
         start = time.perf_counter()
         images, labels = data.load_examples(name, "train", data_dir=data_dir, **extra)
         decode = time.perf_counter() - start
-        print(f"decode {len(labels)} training images into memory (once per process): {decode:.2f} s, "
-              f"{len(labels) / decode:,.0f} images/s")
+        print(
+            f"decode {len(labels)} training images into memory (once per process): {decode:.2f} s, "
+            f"{len(labels) / decode:,.0f} images/s"
+        )
         info = data.dataset_info(name, data_dir=data_dir, **extra)
         ours = data.make_dataset(name, "train", batch_size=args.batch_size, training=True, data_dir=data_dir, **extra)
         theirs = per_example_pipeline(images, labels, info.mean, info.std, batch_size=args.batch_size, seed=0)
@@ -98,17 +100,22 @@ def main() -> None:
             rates["batch-level (resnet.data)"].append(epoch_rate(ours))
             rates["per-example map"].append(epoch_rate(theirs))
 
-    print(f"\n{benchlib.machine_line()}; source {args.source}, {len(labels)} images, batch {args.batch_size}, "
-          f"median of {args.rounds} alternating epochs")
+    print(
+        f"\n{benchlib.machine_line()}; source {args.source}, {len(labels)} images, batch {args.batch_size}, "
+        f"median of {args.rounds} alternating epochs"
+    )
     print("| pipeline | images/s (wall) | images per CPU-second | epochs (wall images/s) |")
     print("|---|---|---|---|")
     medians = {}
     for label, values in rates.items():
         medians[label] = [benchlib.median([v[i] for v in values]) for i in (0, 1)]
-        print(f"| {label} | {medians[label][0]:,.0f} | {medians[label][1]:,.0f} | "
-              f"{', '.join(f'{v[0]:,.0f}' for v in values)} |")
+        print(
+            f"| {label} | {medians[label][0]:,.0f} | {medians[label][1]:,.0f} | "
+            f"{', '.join(f'{v[0]:,.0f}' for v in values)} |"
+        )
     ours, theirs = medians["batch-level (resnet.data)"], medians["per-example map"]
     print(f"batch-level / per-example: {ours[0] / theirs[0]:.1f}x wall-clock, {ours[1] / theirs[1]:.1f}x CPU time")
+
 
 if __name__ == "__main__":
     main()

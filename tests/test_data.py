@@ -74,7 +74,9 @@ def test_stated_statistics_match_the_training_splits():
     digits = data.dataset_info("digits")
     assert check_statistics(data.load_examples("digits", "train")[0], digits.mean, digits.std, tolerance=1e-6).passed
     synthetic = data.dataset_info("synthetic", num_examples=2_000)
-    result = check_statistics(data.load_examples("synthetic", "train", num_examples=2_000)[0], synthetic.mean, synthetic.std, tolerance=2e-3)
+    result = check_statistics(
+        data.load_examples("synthetic", "train", num_examples=2_000)[0], synthetic.mean, synthetic.std, tolerance=2e-3
+    )
     assert result.passed, str(result)
     # The check has teeth: CIFAR-10's numbers are not the digits'.
     cifar = data.dataset_info("cifar10", data_dir="/nonexistent/tfds")
@@ -143,7 +145,11 @@ def test_validation_holdout_is_the_last_examples_and_disjoint():
     np.testing.assert_array_equal(kept_x, raw_x[:-300])
     validation = data.make_dataset("digits", "validation", batch_size=100, training=False, validation_size=300)
     assert _epoch(validation)[2] == [100, 100, 100]
-    assert data.dataset_info("digits", validation_size=300).split_sizes == {"train": 1200, "validation": 300, "test": 297}
+    assert data.dataset_info("digits", validation_size=300).split_sizes == {
+        "train": 1200,
+        "validation": 300,
+        "test": 297,
+    }
     capped = data.make_dataset("digits", "train", batch_size=64, training=False, num_examples=100)
     assert _epoch(capped)[2] == [64, 36]
 
@@ -163,7 +169,10 @@ def test_input_context_shards_disjointly_with_per_replica_batches():
     assert len(epochs[0][1]) + len(epochs[1][1]) == 297
     # Training pipelines of different replicas crop and flip differently.
     context = [tf.distribute.InputContext(2, i, 2) for i in range(2)]
-    first = [next(iter(data.make_dataset("synthetic", "train", batch_size=64, training=True, input_context=c)))[0] for c in context]
+    first = [
+        next(iter(data.make_dataset("synthetic", "train", batch_size=64, training=True, input_context=c)))[0]
+        for c in context
+    ]
     assert first[0].shape == (32, 32, 32, 3) and not np.array_equal(first[0], first[1])
 
 
@@ -176,7 +185,9 @@ def test_default_strategy_distributes_the_dataset():
 
 
 def test_synthetic_any_size_and_shape():
-    dataset = data.make_dataset("synthetic", "train", batch_size=16, training=True, num_examples=48, image_shape=(40, 24, 1))
+    dataset = data.make_dataset(
+        "synthetic", "train", batch_size=16, training=True, num_examples=48, image_shape=(40, 24, 1)
+    )
     images, labels, sizes = _epoch(dataset)
     assert images.shape == (48, 40, 24, 1) and sizes == [16, 16, 16]
     assert labels.min() >= 0 and labels.max() < 10

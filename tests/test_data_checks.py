@@ -58,8 +58,11 @@ def test_correct_pipelines_pass(digits):
     test = _pipeline(test_x, test_y, _normalise)
     train = tf.data.Dataset.from_tensor_slices((train_x, train_y)).shuffle(1500).batch(128, drop_remainder=True)
     train = train.map(_augment)
-    for report in (check_dataset(test, 10), check_dataset(train, 10, training=True),
-                   check_augmentation(train, _clean(train_x, train_y), max_batches=2)):
+    for report in (
+        check_dataset(test, 10),
+        check_dataset(train, 10, training=True),
+        check_augmentation(train, _clean(train_x, train_y), max_batches=2),
+    ):
         assert report.passed, str(report)
     assert check_no_overlap(_pipeline(train_x, train_y, _normalise), test).passed
     assert check_labels_against_source(test, test_x, test_y, INFO.mean, INFO.std).passed
@@ -141,13 +144,17 @@ def test_wrong_dtype_shape_and_nan_are_caught(digits):
         # Labels permuted inside the batch while augmenting.
         (lambda x, y: (data.augment_batch(x, _random_seed()), tf.roll(y, 1, axis=0)), ["labels_unchanged"]),
         # Pad-and-resize instead of pad-and-crop: not a window of the padded image.
-        (lambda x, y: (tf.image.resize(tf.pad(x, [[0, 0], [4, 4], [4, 4], [0, 0]]), (32, 32)), y),
-         ["crop_is_padded_window", "flip_fraction", "labels_unchanged", "offsets_vary"]),
+        (
+            lambda x, y: (tf.image.resize(tf.pad(x, [[0, 0], [4, 4], [4, 4], [0, 0]]), (32, 32)), y),
+            ["crop_is_padded_window", "flip_fraction", "labels_unchanged", "offsets_vary"],
+        ),
         # Every image mirrored, never shifted.
         (lambda x, y: (tf.reverse(x, [2]), y), ["flip_fraction", "offsets_vary"]),
         # One crop offset for the whole batch (tf.image.random_crop on a batch).
-        (lambda x, y: (tf.image.random_crop(tf.pad(x, [[0, 0], [4, 4], [4, 4], [0, 0]]), tf.shape(x)), y),
-         ["flip_fraction", "offsets_vary"]),
+        (
+            lambda x, y: (tf.image.random_crop(tf.pad(x, [[0, 0], [4, 4], [4, 4], [0, 0]]), tf.shape(x)), y),
+            ["flip_fraction", "offsets_vary"],
+        ),
     ],
     ids=["labels_changed", "resized_not_cropped", "always_flipped", "one_offset_per_batch"],
 )
@@ -163,8 +170,9 @@ def test_preview_is_written_as_png_and_to_tensorboard(digits, tmp_path):
     fixed_seed = tf.constant([1, 2], tf.int64)
     train = tf.data.Dataset.from_tensor_slices((train_x[:64], train_y[:64])).batch(16)
     train = train.map(lambda x, y: (data.augment_batch(_normalise(x, y)[0], fixed_seed), y))
-    result = write_augmentation_preview(train, tmp_path / "grid.png", logdir=tmp_path / "tb", mean=INFO.mean, std=INFO.std,
-                                        count=24, columns=6)
+    result = write_augmentation_preview(
+        train, tmp_path / "grid.png", logdir=tmp_path / "tb", mean=INFO.mean, std=INFO.std, count=24, columns=6
+    )
     assert result.passed, str(result)
     png = tf.io.decode_png(tf.io.read_file(str(tmp_path / "grid.png"))).numpy()
     assert png.shape == (4 * 34 + 2, 6 * 34 + 2, 3)
@@ -174,7 +182,9 @@ def test_preview_is_written_as_png_and_to_tensorboard(digits, tmp_path):
     np.testing.assert_array_equal(png[2:34, 2:34], pixels[0])
     np.testing.assert_array_equal(png[3 * 34 + 2 : 4 * 34, 5 * 34 + 2 : 6 * 34], pixels[23])
     events = glob.glob(os.path.join(tmp_path, "tb", "events.out.tfevents.*"))
-    values = [value for path in events for event in tf.compat.v1.train.summary_iterator(path) for value in event.summary.value]
+    values = [
+        value for path in events for event in tf.compat.v1.train.summary_iterator(path) for value in event.summary.value
+    ]
     assert [value.tag for value in values] == ["input_grid"]
     # TensorBoard stores [width, height, encoded PNG]; the PNG is the same grid.
     stored = tf.make_ndarray(values[0].tensor)
@@ -184,10 +194,22 @@ def test_preview_is_written_as_png_and_to_tensorboard(digits, tmp_path):
 
 
 def test_input_pipeline_report_on_digits(tmp_path):
-    report = check_input_pipeline("digits", batch_size=64, num_examples=256, max_batches=4,
-                                  png_path=tmp_path / "inputs.png", logdir=tmp_path / "tb")
+    report = check_input_pipeline(
+        "digits",
+        batch_size=64,
+        num_examples=256,
+        max_batches=4,
+        png_path=tmp_path / "inputs.png",
+        logdir=tmp_path / "tb",
+    )
     assert report.passed, str(report)
     names = [check.name for check in report.checks]
-    assert {"train.varies_between_epochs", "evaluation.deterministic", "augmentation.crop_is_padded_window",
-            "no_overlap", "labels_match_source", "augmentation_preview"} <= set(names)
+    assert {
+        "train.varies_between_epochs",
+        "evaluation.deterministic",
+        "augmentation.crop_is_padded_window",
+        "no_overlap",
+        "labels_match_source",
+        "augmentation_preview",
+    } <= set(names)
     assert (tmp_path / "inputs.png").exists()

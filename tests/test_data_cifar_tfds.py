@@ -52,7 +52,10 @@ def test_archive_is_prepared_by_the_tfds_builder(tiny_cifar):
     assert builder.is_prepared() and builder.info.splits["train"].num_examples == 100
     assert data.dataset_info("cifar10", data_dir=tiny_cifar).split_sizes == {"train": 100, "test": 20}
     assert data.dataset_info("cifar10", data_dir=tiny_cifar, validation_size=10).split_sizes == {
-        "train": 90, "validation": 10, "test": 20}
+        "train": 90,
+        "validation": 10,
+        "test": 20,
+    }
     assert builder.info.features["label"].names[0] == "airplane"
     # Same images with the same labels as the archive holds (TFDS stores them in its own order).
     expected = cifar10_examples(PER_BATCH)
@@ -83,8 +86,9 @@ def test_pipelines_pass_the_data_checks(tiny_cifar):
 
 def test_validation_holdout_is_disjoint_and_complete(tiny_cifar):
     def labels_and_keys(split, validation_size):
-        dataset = data.make_dataset("cifar10", split, batch_size=7, training=False, data_dir=tiny_cifar,
-                                    validation_size=validation_size)
+        dataset = data.make_dataset(
+            "cifar10", split, batch_size=7, training=False, data_dir=tiny_cifar, validation_size=validation_size
+        )
         return {image.tobytes() for images, _ in dataset.as_numpy_iterator() for image in images}
 
     everything = labels_and_keys("train", 0)

@@ -21,6 +21,7 @@ from resnet import data
 from resnet.images import image_grid, write_png
 from verification.results import CheckReport, CheckResult
 
+
 def collect(source, max_batches: int | None = None) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Reads a pipeline (or a pair of arrays) into numpy.
 
@@ -66,8 +67,12 @@ def _structure(images, labels, batch_sizes, image_shape, training) -> CheckResul
     message = "; ".join(problems) or (
         f"{len(batch_sizes)} batches of float32 images {tuple(images.shape[1:])} and {labels.dtype} labels"
     )
-    details = {"image_dtype": str(images.dtype), "image_shape": images.shape[1:], "label_dtype": str(labels.dtype),
-               "batch_sizes": sorted(set(batch_sizes))}
+    details = {
+        "image_dtype": str(images.dtype),
+        "image_shape": images.shape[1:],
+        "label_dtype": str(labels.dtype),
+        "batch_sizes": sorted(set(batch_sizes)),
+    }
     return CheckResult("structure", not problems, message, details)
 
 
@@ -106,9 +111,7 @@ def _normalised(images, mean_tolerance, std_tolerance) -> CheckResult:
     std = images.std(axis=axes, dtype=np.float64)
     passed = bool(np.all(np.abs(mean) <= mean_tolerance) and np.all(np.abs(std - 1) <= std_tolerance))
     low, high = float(images.min()), float(images.max())
-    message = (
-        f"per-channel mean {np.round(mean, 3).tolist()}, std {np.round(std, 3).tolist()}, values in [{low:.3g}, {high:.3g}]"
-    )
+    message = f"per-channel mean {np.round(mean, 3).tolist()}, std {np.round(std, 3).tolist()}, values in [{low:.3g}, {high:.3g}]"
     if not passed:
         hint = ""
         if high > 20:
@@ -123,7 +126,11 @@ def _repeatable(dataset, max_batches, training, first) -> CheckResult:
     again, _, _ = collect(dataset, max_batches)
     same = again.shape == first.shape and np.array_equal(again, first)
     if training:
-        message = "two epochs differ (reshuffled / re-augmented)" if not same else "two epochs are identical: no shuffling or augmentation"
+        message = (
+            "two epochs differ (reshuffled / re-augmented)"
+            if not same
+            else "two epochs are identical: no shuffling or augmentation"
+        )
         return CheckResult("varies_between_epochs", not same, message)
     message = (
         "two passes give identical batches"
@@ -243,39 +250,54 @@ def check_augmentation(
     unmatched = [i for i, match in enumerate(matches) if match is None]
     found = [(i, match) for i, match in enumerate(matches) if match is not None]
     report = CheckReport(f"check_augmentation({len(images)} images, padding {padding})")
-    report.checks.append(CheckResult(
-        "crop_is_padded_window",
-        not unmatched,
-        f"{len(found)} of {len(images)} images are a window of a zero-padded clean image (optionally mirrored)"
-        + (f"; not found: images {unmatched[:10]}" if unmatched else ""),
-        {"unmatched": unmatched},
-    ))
+    report.checks.append(
+        CheckResult(
+            "crop_is_padded_window",
+            not unmatched,
+            f"{len(found)} of {len(images)} images are a window of a zero-padded clean image (optionally mirrored)"
+            + (f"; not found: images {unmatched[:10]}" if unmatched else ""),
+            {"unmatched": unmatched},
+        )
+    )
     changed = [i for i, (source, *_rest) in found if labels[i] != clean_labels[source]]
-    report.checks.append(CheckResult(
-        "labels_unchanged",
-        bool(found) and not changed,
-        (f"labels of {len(changed)} of {len(found)} matched images differ from their source's: {changed[:10]}"
-         if changed else f"all {len(found)} matched images keep their source's label") if found else "no image matched",
-        {"changed": changed},
-    ))
+    report.checks.append(
+        CheckResult(
+            "labels_unchanged",
+            bool(found) and not changed,
+            (
+                (
+                    f"labels of {len(changed)} of {len(found)} matched images differ from their source's: {changed[:10]}"
+                    if changed
+                    else f"all {len(found)} matched images keep their source's label"
+                )
+                if found
+                else "no image matched"
+            ),
+            {"changed": changed},
+        )
+    )
     flips = np.array([match[3] for _, match in found], dtype=bool)
     fraction = float(flips.mean()) if len(flips) else float("nan")
     low, high = flip_fraction
-    report.checks.append(CheckResult(
-        "flip_fraction",
-        bool(len(flips)) and low <= fraction <= high,
-        f"{fraction:.1%} of {len(flips)} images mirrored (accepted {low:.0%} to {high:.0%})",
-        {"fraction": fraction},
-    ))
+    report.checks.append(
+        CheckResult(
+            "flip_fraction",
+            bool(len(flips)) and low <= fraction <= high,
+            f"{fraction:.1%} of {len(flips)} images mirrored (accepted {low:.0%} to {high:.0%})",
+            {"fraction": fraction},
+        )
+    )
     dys = collections.Counter(match[1] for _, match in found)
     dxs = collections.Counter(match[2] for _, match in found)
     needed = min(min_offsets, 2 * padding + 1, len(found))
-    report.checks.append(CheckResult(
-        "offsets_vary",
-        bool(found) and len(dys) >= needed and len(dxs) >= needed,
-        f"{len(dys)} distinct vertical and {len(dxs)} horizontal crop offsets of {2 * padding + 1} (need {needed})",
-        {"vertical": dict(sorted(dys.items())), "horizontal": dict(sorted(dxs.items()))},
-    ))
+    report.checks.append(
+        CheckResult(
+            "offsets_vary",
+            bool(found) and len(dys) >= needed and len(dxs) >= needed,
+            f"{len(dys)} distinct vertical and {len(dxs)} horizontal crop offsets of {2 * padding + 1} (need {needed})",
+            {"vertical": dict(sorted(dys.items())), "horizontal": dict(sorted(dxs.items()))},
+        )
+    )
     return report
 
 
@@ -361,9 +383,16 @@ def check_statistics(images, mean, std, *, tolerance: float = 1e-3) -> CheckResu
         f"measured mean {np.round(measured_mean, 4).tolist()} std {np.round(measured_std, 4).tolist()} over "
         f"{len(images)} images; stated mean {list(mean)} std {list(std)}"
     )
-    return CheckResult("normalisation_statistics", passed, message,
-                       {"measured_mean": measured_mean, "measured_std": measured_std,
-                        "max_relative_error": float(max(mean_error.max(), std_error.max()))})
+    return CheckResult(
+        "normalisation_statistics",
+        passed,
+        message,
+        {
+            "measured_mean": measured_mean,
+            "measured_std": measured_std,
+            "max_relative_error": float(max(mean_error.max(), std_error.max())),
+        },
+    )
 
 
 def write_augmentation_preview(
@@ -401,20 +430,29 @@ def write_augmentation_preview(
     if logdir is not None:
         writer = tf.summary.create_file_writer(os.fspath(logdir))
         with writer.as_default():
-            tf.summary.image("input_grid", grid[None], step=step,
-                             description=f"first {min(count, len(images))} training inputs; labels {labels[:count].tolist()}")
+            tf.summary.image(
+                "input_grid",
+                grid[None],
+                step=step,
+                description=f"first {min(count, len(images))} training inputs; labels {labels[:count].tolist()}",
+            )
         writer.close()
     tiles = image_grid(images[:count], columns=columns, mean=mean, std=std, padding=0)
     blank = int(tiles.max()) == int(tiles.min())
     where = f"{os.fspath(png_path)}" + (f" and TensorBoard {os.fspath(logdir)}" if logdir is not None else "")
     message = f"{min(count, len(images))} images written to {where}" + ("; but the grid is blank" if blank else "")
-    return CheckResult("augmentation_preview", not blank, message,
-                       {"png": os.fspath(png_path), "logdir": None if logdir is None else os.fspath(logdir),
-                        "grid_shape": grid.shape})
+    return CheckResult(
+        "augmentation_preview",
+        not blank,
+        message,
+        {"png": os.fspath(png_path), "logdir": None if logdir is None else os.fspath(logdir), "grid_shape": grid.shape},
+    )
 
 
 def _prefixed(prefix: str, report: CheckReport) -> list[CheckResult]:
-    return [CheckResult(f"{prefix}.{check.name}", check.passed, check.message, check.details) for check in report.checks]
+    return [
+        CheckResult(f"{prefix}.{check.name}", check.passed, check.message, check.details) for check in report.checks
+    ]
 
 
 def check_input_pipeline(
@@ -459,10 +497,12 @@ def check_input_pipeline(
     raw_evaluation = data.load_examples(name, evaluation_split, **common)
     shape = info.image_shape
     report = CheckReport(f"check_input_pipeline({name}, train vs {evaluation_split})")
-    report.checks += _prefixed("train", check_dataset(train, info.num_classes, image_shape=shape, training=True,
-                                                      max_batches=max_batches))
-    report.checks += _prefixed("evaluation", check_dataset(evaluation, info.num_classes, image_shape=shape,
-                                                           max_batches=max_batches))
+    report.checks += _prefixed(
+        "train", check_dataset(train, info.num_classes, image_shape=shape, training=True, max_batches=max_batches)
+    )
+    report.checks += _prefixed(
+        "evaluation", check_dataset(evaluation, info.num_classes, image_shape=shape, max_batches=max_batches)
+    )
     # Augmentation on the first 2,048 training examples: every augmented image is looked
     # up among the clean ones, which must all be in memory as float32.
     subset = {**common, "num_examples": min(num_examples or 2048, 2048)}

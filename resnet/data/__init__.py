@@ -1,9 +1,9 @@
 """Input pipelines: CIFAR-10 (tensorflow-datasets), scikit-learn digits, synthetic.
 
-    >>> from resnet import data
-    >>> info = data.dataset_info("cifar10")                  # mean/std, split sizes
-    >>> train = data.make_dataset("cifar10", "train", batch_size=128, training=True,
-    ...                           validation_size=5000)      # the paper's 45k/5k
+>>> from resnet import data
+>>> info = data.dataset_info("cifar10")                  # mean/std, split sizes
+>>> train = data.make_dataset("cifar10", "train", batch_size=128, training=True,
+...                           validation_size=5000)      # the paper's 45k/5k
 """
 
 from resnet.data.augment import augment_batch, normalize

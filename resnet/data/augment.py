@@ -59,7 +59,9 @@ def augment_batch(images, seed, *, padding: int = 4) -> tf.Tensor:
     padded = tf.pad(images, [[0, 0], [padding, padding], [padding, padding], [0, 0]])
     # Philox named explicitly: the default algorithm differs between XLA and TF kernels,
     # and the training pipeline compiles this function with XLA.
-    offset_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2, alg="philox"))
+    offset_seed, flip_seed = tf.unstack(
+        tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2, alg="philox")
+    )
     offsets = tf.random.stateless_uniform(
         [batch, 2], offset_seed, minval=0, maxval=2 * padding + 1, dtype=tf.int32, alg="philox"
     )

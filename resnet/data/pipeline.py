@@ -63,7 +63,9 @@ def dataset_info(
         )
     if name == "digits":
         classes = tuple(str(digit) for digit in range(10))
-        return DatasetInfo(name, 10, (32, 32, 3), DIGITS_MEAN, DIGITS_STD, split_sizes(DIGITS_SPLITS, validation_size), classes)
+        return DatasetInfo(
+            name, 10, (32, 32, 3), DIGITS_MEAN, DIGITS_STD, split_sizes(DIGITS_SPLITS, validation_size), classes
+        )
     shape = tuple(image_shape or (32, 32, 3))
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"image_shape must be (height, width, channels) of positive sizes; got {image_shape}.")
@@ -98,7 +100,12 @@ def _cached_examples(
     # Decoded once per process and kept in host memory (CIFAR-10's training split is
     # 150 MB as uint8), so later epochs and later make_dataset calls decode nothing.
     images, labels = load_examples(
-        name, split, data_dir=data_dir, validation_size=validation_size, num_examples=num_examples, image_shape=image_shape
+        name,
+        split,
+        data_dir=data_dir,
+        validation_size=validation_size,
+        num_examples=num_examples,
+        image_shape=image_shape,
     )
     with tf.device("/cpu:0"):
         return tf.constant(images), tf.constant(labels)
@@ -260,6 +267,8 @@ def make_dataset(
     # multi-worker strategy splits every batch between workers (DATA), since the data
     # live in memory, not in files that could be divided.
     options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.OFF if input_context is not None else tf.data.experimental.AutoShardPolicy.DATA
+        tf.data.experimental.AutoShardPolicy.OFF
+        if input_context is not None
+        else tf.data.experimental.AutoShardPolicy.DATA
     )
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)

@@ -9,7 +9,9 @@ import numpy as np
 _SPLIT_SEEDS = {"train": 1, "validation": 2, "test": 3}
 
 
-def load(split: str, count: int, image_shape: tuple[int, int, int], num_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
+def load(
+    split: str, count: int, image_shape: tuple[int, int, int], num_classes: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
     """Uniformly random uint8 images with uniformly random labels.
 
     Args:
