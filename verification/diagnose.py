@@ -51,6 +51,7 @@ def _mark(marks: dict, block: str, column: str) -> None:
 
 
 def branch_convs(analysis: Analysis, block: Block) -> list:
+    """The convolution nodes of a block's residual branch, in order."""
     return [analysis.nodes[i] for i in block.branch if analysis.nodes[i].kind == "conv"]
 
 
@@ -60,6 +61,7 @@ def stride_position(analysis: Analysis, block: Block) -> int | None:
 
 
 def shortcut_kind(analysis: Analysis, block: Block) -> str:
+    """"identity", "projection" (has a conv), "zero-pad" (parameter-free ops) or "other"."""
     kinds = analysis.kinds(block.shortcut)
     if "conv" in kinds:
         return "projection"
@@ -264,6 +266,7 @@ def check_padding(analysis: Analysis, pairs, plan: parameters.Plan, marks: dict)
 
 
 def stem_words(analysis: Analysis) -> str:
+    """The stem as words, e.g. "conv7x7/2(64)-bn-relu-maxpool3x3/2"."""
     words = []
     for i in analysis.stem:
         node = analysis.nodes[i]

@@ -248,4 +248,5 @@ def plan_at_224(spec: ResNetSpec, options: BlockOptions) -> Plan:
 
 
 def within_table1(macs: int, gflops: float) -> bool:
+    """Whether a multiply-add count agrees with a Table 1 figure (in G) to 3%."""
     return math.isclose(macs / 1e9, gflops, rel_tol=TABLE1_TOLERANCE)

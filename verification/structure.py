@@ -135,6 +135,7 @@ class Analysis:
     input_shape: tuple
 
     def kinds(self, indices) -> list[str]:
+        """The `Node.kind` of each node in `indices`."""
         return [self.nodes[i].kind for i in indices]
 
     def tokens(self, indices) -> list[str]:
@@ -151,12 +152,14 @@ class Analysis:
 
     @property
     def stage_counts(self) -> tuple[int, ...]:
+        """Blocks found in each stage."""
         counts: dict[int, int] = {}
         for block in self.blocks:
             counts[block.stage] = counts.get(block.stage, 0) + 1
         return tuple(counts[s] for s in sorted(counts))
 
     def weighted(self, indices, kind: str | None = None) -> list[Node]:
+        """The conv/BN/dense nodes among `indices` (only those of `kind` if given)."""
         return [self.nodes[i] for i in indices if self.nodes[i].kind in WEIGHTED_KINDS and kind in (None, self.nodes[i].kind)]
 
     def region_of(self) -> dict[int, str]:
@@ -448,4 +451,5 @@ def _name_blocks(blocks: list[Block]) -> None:
 
 
 def weight_size(variable) -> int:
+    """Number of values in a weight variable (0 for None)."""
     return int(math.prod(variable.shape)) if variable is not None else 0
