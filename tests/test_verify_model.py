@@ -102,6 +102,26 @@ def test_full_size_reference_passes(name, variant):
     assert report.passed, _failures(report)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+@pytest.mark.parametrize("variant", ["v1", "v2"])
+@pytest.mark.parametrize("shortcut", ["A", "C"])
+@pytest.mark.parametrize("size", [64, 96])
+def test_imagenet_reference_passes_every_shortcut(name, variant, shortcut, size):
+    model = resnet.build_resnet(name, variant=variant, shortcut=shortcut, input_shape=(size, size, 3))
+    report = verification.verify_model(model, name, variant=variant, shortcut=shortcut)
+    assert report.passed, _failures(report)
+
+
+def test_verification_leaves_the_model_as_it_was():
+    model = subclassed_resnet("resnet8")
+    weights = [w.copy() for w in model.get_weights()]
+    nodes = [len(layer._inbound_nodes) for layer in model._flatten_layers()]
+    assert verification.verify_model(model, "resnet8", shortcut="B").passed
+    assert all((a == b).all() for a, b in zip(weights, model.get_weights()))
+    assert [len(layer._inbound_nodes) for layer in model._flatten_layers()] == nodes
+
+
 @pytest.mark.parametrize(
     "build, reference, options",
     [
