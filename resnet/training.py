@@ -425,12 +425,14 @@ def compile_model(model: keras.Model, config: TrainConfig, total: int) -> None:
         warmup_learning_rate=config.warmup_learning_rate,
     )
     optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=config.momentum, nesterov=config.nesterov)
+    if config.mixed_precision == "mixed_float16":
+        # float16 gradients underflow without loss scaling (bfloat16 has float32's range).
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     if config.label_smoothing:
         # Keras' sparse cross-entropy has no label smoothing: labels go one-hot.
         loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.label_smoothing)
     else:
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    # Under mixed_float16, compile() wraps the optimizer in a LossScaleOptimizer.
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], jit_compile=config.jit_compile)
 
 

@@ -101,3 +101,39 @@ def test_weight_decay_is_an_l2_loss_on_kernels_only():
         else:
             assert grad is None or not np.any(grad.numpy())
     assert training.build_model(training.TrainConfig(model="resnet8", weight_decay=0.0), info).losses == []
+
+
+def test_preflight_refuses_a_model_that_is_not_the_configured_one():
+    from resnet import data
+
+    config = training.TrainConfig(model="resnet8", dataset="synthetic", batch_size=64)
+    info = data.dataset_info("synthetic")
+    wrong = training.build_model(training.TrainConfig(model="resnet8", shortcut="B"), info)  # config says A
+    batches = data.make_dataset("synthetic", "train", batch_size=64, training=True)
+    with pytest.raises(training.PreflightError, match="Preflight verification failed; training not started") as error:
+        training.preflight(wrong, config, batches, info)
+    assert "[FAIL] shortcuts" in str(error.value)
+    right = training.build_model(config, info)
+    before = [w.copy() for w in right.get_weights()]
+    assert "PASSED" in training.preflight(right, config, batches, info)
+    for old, new in zip(before, right.get_weights()):
+        np.testing.assert_array_equal(old, new)  # verification leaves the weights alone
+
+
+def test_mixed_precision_and_label_smoothing_train(tmp_path):
+    record = training.train(tiny(tmp_path, mixed_precision="mixed_bfloat16", label_smoothing=0.1, epochs=1,
+                                 preflight=False, export=False))
+    assert np.isfinite(record["test_loss"]) and record["steps"] == 4
+    restored = keras.models.load_model(tmp_path / "run" / "checkpoints" / "epoch-0001.keras")
+    assert restored.get_layer("conv1_conv").dtype_policy.name == "mixed_bfloat16"
+    assert restored.get_layer("conv1_conv").kernel.dtype == "float32"  # float32 master weights
+
+
+def test_mixed_float16_gets_loss_scaling():
+    keras.config.set_dtype_policy("mixed_float16")
+    info = type("Info", (), {"num_classes": 10, "image_shape": (32, 32, 3)})()
+    config = training.TrainConfig(model="resnet8", mixed_precision="mixed_float16")
+    model = training.build_model(config, info)
+    training.compile_model(model, config, total=10)
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert isinstance(model.optimizer.inner_optimizer, keras.optimizers.SGD)

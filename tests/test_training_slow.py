@@ -14,6 +14,7 @@ import time
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
 from test_training_run import tensorboard_tags
