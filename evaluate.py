@@ -55,7 +55,7 @@ def main(argv: list[str]) -> None:
     config = training.EvalConfig(**{name: FLAGS[name].value for name in fields if FLAGS[name].value is not None})
     try:
         record = training.evaluate(config)
-    except training.ConfigError as error:
+    except (training.ConfigError, FileNotFoundError) as error:  # bad flags; data neither on disk nor downloadable
         fail(str(error), EXIT_USAGE)
 
     print(f"{record['model_path']} on {record['dataset']} {record['split']} ({record['examples']} examples): "

@@ -40,8 +40,8 @@ flags.DEFINE_string("stem", None, "imagenet (7x7/2 conv + max-pool) or cifar (3x
 flags.DEFINE_bool("zero_init_residual", False, "Zero-initialise the last BatchNorm gamma of each residual branch.")
 # Data.
 flags.DEFINE_string("dataset", "cifar10", "cifar10, digits (offline: scikit-learn's 8x8 digits at 32x32x3) or synthetic.")
-flags.DEFINE_string("data_dir", None, "Directory of the dataset (for cifar10: TFDS data, or the archive "
-                    "cifar-10-binary.tar.gz). Must exist when given.")
+flags.DEFINE_string("data_dir", None, "TFDS data directory for cifar10 (offline: put cifar-10-binary.tar.gz "
+                    "in <data_dir>/downloads/manual). Must exist when given.")
 flags.DEFINE_integer("validation_size", 0, "Training examples held out for validation (the paper's 45k/5k split: "
                      "5000); 0 evaluates on the test split after each epoch.")
 flags.DEFINE_integer("train_examples", None, "Train on only the first N training examples (quick runs).")
@@ -119,6 +119,8 @@ def main(argv: list[str]) -> None:
         fail(str(error), EXIT_PREFLIGHT)
     except training.DivergedError as error:
         fail(str(error), EXIT_DIVERGED)
+    except FileNotFoundError as error:  # e.g. CIFAR-10 neither on disk nor downloadable
+        fail(str(error), EXIT_USAGE)
 
     print(f"{record['model']} on {record['dataset']}: test accuracy {record['test_accuracy']:.4f}, "
           f"{record['steps']} steps, {record['wall_time_s']:.0f} s; results in {record['model_dir']}")

@@ -262,7 +262,7 @@ def validate(config: TrainConfig) -> None:
 
     _check(config.preset is None or config.preset in PRESETS, f"Unknown --preset {config.preset!r}; valid: {', '.join(PRESETS)}.")
     try:
-        spec = specs.get_spec(config.model)
+        specs.get_spec(config.model)
     except ValueError as error:
         raise ConfigError(f"--model: {error}") from None
     _check_choice("variant", config.variant, blocks.VARIANTS)
@@ -307,8 +307,6 @@ def validate(config: TrainConfig) -> None:
     replicas = replica_count(config)
     _check(config.batch_size % replicas == 0,
            f"--batch_size={config.batch_size} must be divisible by the {replicas} replicas of --strategy={config.strategy}.")
-    if spec.family == "imagenet" and (config.stem or spec.stem) == "imagenet":
-        pass  # 32 px inputs shrink to 1x1 by conv5 with the ImageNet stem; allowed, if unwise.
 
     try:
         info = data.dataset_info(config.dataset, data_dir=config.data_dir, validation_size=config.validation_size)
