@@ -209,3 +209,24 @@ def test_too_small_input_is_refused():
     model = keras.Model(inputs, keras.layers.Conv2D(4, 3)(inputs))
     with pytest.raises(ValueError, match="height and width >= 32"):
         verification.verify_model(model, "resnet20")
+
+
+class _TensorFlowBlock(keras.layers.Layer):
+    """A block whose call uses a raw TensorFlow op, which symbolic tracing cannot follow."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.conv = keras.layers.Conv2D(3, 3, padding="same")
+
+    def call(self, x):
+        import tensorflow as tf
+
+        return tf.nn.relu(x + self.conv(x))
+
+
+def test_untraceable_model_gets_a_one_line_error():
+    inputs = keras.Input((32, 32, 3))
+    model = keras.Model(inputs, _TensorFlowBlock()(inputs), name="tf_ops")
+    with pytest.raises(ValueError, match="Cannot trace model 'tf_ops' symbolically") as error:
+        verification.verify_model(model, "resnet8")
+    assert "\n" not in str(error.value)

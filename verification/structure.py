@@ -27,6 +27,10 @@ MAX_NESTING = 8
 WEIGHTED_KINDS = ("conv", "bn", "dense")
 
 
+class TraceError(ValueError):
+    """A model's graph cannot be read."""
+
+
 @dataclasses.dataclass
 class Node:
     """One operation call in the flattened graph.
@@ -256,7 +260,7 @@ def _flat_view(model, input_shape: tuple):
             return view
         inputs = keras.Input(shape=input_shape)
         view = keras.Model(inputs, view._run_through_graph([inputs], operation_fn=lambda op: _inline(op) if _is_container(op) else op))
-    raise ValueError(f"Model {model.name!r} nests layers more than {MAX_NESTING} levels deep; cannot read its graph.")
+    raise TraceError(f"Model {model.name!r} nests layers more than {MAX_NESTING} levels deep; cannot read its graph.")
 
 
 def model_input_shape(model) -> tuple | None:
@@ -304,11 +308,12 @@ def graph_view(model, input_shape: tuple | None = None) -> Iterator[keras.Model]
     try:
         try:
             view = _flat_view(model, shape)
-        except ValueError:
+        except TraceError:
             raise
         except Exception as error:  # noqa: BLE001 - user code can raise anything
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise ValueError(
-                f"Cannot trace model {model.name!r} symbolically ({type(error).__name__}: {error}); "
+                f"Cannot trace model {model.name!r} symbolically ({type(error).__name__}: {first_line}); "
                 "its layers must use keras.ops / Keras layers in call()."
             ) from None
         yield view
