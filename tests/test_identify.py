@@ -11,8 +11,8 @@ from zoo_structural import ZOO
 
 def test_keras_applications_resnet50_is_v1_with_conv_biases():
     found = verification.identify(keras.applications.ResNet50(weights=None, input_shape=(32, 32, 3)))
-    assert str(found) == "resnet50, v1, conv_bias=True, bn_epsilon=1.001e-05"
-    assert found.exact and found.options["shortcut"] == "B"
+    assert str(found) == "resnet50, v1, conv_bias=True"
+    assert found.exact and found.options["shortcut"] == "B" and found.options["bn_epsilon"] == 1.001e-5
 
 
 @pytest.mark.parametrize(
@@ -23,13 +23,18 @@ def test_keras_applications_resnet50_is_v1_with_conv_biases():
          "resnet18, v2, shortcut=C, stem=cifar, padding=same"),
         ("resnet20", {}, "resnet20, v1.5"),
         ("resnet56", {"variant": "v2", "shortcut": "B"}, "resnet56, v2, shortcut=B"),
-        ("cifar_resnet50", {"bn_epsilon": 1e-3}, "cifar_resnet50, v1.5, bn_epsilon=0.001"),
+        ("cifar_resnet50", {"conv_bias": True}, "cifar_resnet50, v1.5, conv_bias=True"),
     ],
 )
 def test_reference_models_are_identified_exactly(name, kwargs, expected):
     found = verification.identify(resnet.build_resnet(name, **kwargs))
     assert str(found) == expected
     assert found.exact
+
+
+def test_bn_epsilon_is_read_but_not_part_of_the_name():
+    found = verification.identify(resnet.cifar_resnet(8, bn_epsilon=1e-3))
+    assert str(found) == "resnet8, v1.5" and found.options["bn_epsilon"] == 1e-3 and found.exact
 
 
 def test_other_styles_are_identified():

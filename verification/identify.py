@@ -22,7 +22,8 @@ class Identification:
     Attributes:
       reference: Name to pass to `verify_model` ("resnet50", "resnet20",
         "cifar_resnet50"), or None when the model has no residual blocks.
-      options: variant, shortcut, stem, padding, conv_bias and bn_epsilon.
+      options: variant, shortcut, stem, padding, conv_bias and bn_epsilon, as read
+        from the model (all of them, defaults included).
       differences: One line per failed check of `verify_model` with those options
         (empty: the model is exactly that configuration, structurally).
       report: That structural report (None without residual blocks).
@@ -38,8 +39,8 @@ class Identification:
         return self.reference is not None and not self.differences
 
     def describe(self) -> str:
-        """"resnet50, v1, conv_bias=True, bn_epsilon=1.001e-05": options that are
-        not the reference's defaults, after the depth and variant."""
+        """"resnet50, v1, conv_bias=True": the architecture options that are not the
+        reference's defaults, after the depth and variant."""
         if self.reference is None:
             return "not a ResNet"
         spec = resnet.get_spec(self.reference)
@@ -53,8 +54,8 @@ class Identification:
             parts.append(f"padding={o['padding']}")
         if o["conv_bias"]:
             parts.append("conv_bias=True")
-        if o["bn_epsilon"] != 1e-5:
-            parts.append(f"bn_epsilon={o['bn_epsilon']:g}")
+        # The BN epsilon is a convention, not part of the architecture: it is in
+        # `options` (and passed on to the structural check), not in the name.
         return ", ".join(parts)
 
     def __str__(self) -> str:
