@@ -524,7 +524,8 @@ def preflight(model: keras.Model, config: TrainConfig, dataset: tf.data.Dataset,
     return text
 
 
-def _plain_training_batch(config: TrainConfig, info):
+def _plain_training_batches(config: TrainConfig) -> tf.data.Dataset:
+    """Un-distributed training batches for the preflight and TensorBoard's samples."""
     from resnet import data
 
     dataset = data.make_dataset(
@@ -647,6 +648,9 @@ def train(config: TrainConfig) -> dict:
     if config.mixed_precision != "none":
         keras.config.set_dtype_policy(config.mixed_precision)
 
+    # Making a dataset prepares CIFAR-10 on first use; the split sizes are then the
+    # prepared ones (before, dataset_info can only give the official sizes).
+    sample = _plain_training_batches(config)
     info = data.dataset_info(config.dataset, data_dir=config.data_dir, validation_size=config.validation_size)
     model_dir = config.model_dir or default_model_dir(config)
     chief = is_chief(strategy)
@@ -664,7 +668,6 @@ def train(config: TrainConfig) -> dict:
     with strategy.scope():
         model = build_model(config, info)
         compile_model(model, config, total)
-    sample = _plain_training_batch(config, info)
     if config.strategy == "multi_worker":
         _work_around_keras_multi_worker(model, strategy, next(iter(sample.map(_labels_for_loss(config, info.num_classes)))))
     if config.preflight:

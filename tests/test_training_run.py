@@ -137,3 +137,30 @@ def test_mixed_float16_gets_loss_scaling():
     training.compile_model(model, config, total=10)
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     assert isinstance(model.optimizer.inner_optimizer, keras.optimizers.SGD)
+
+
+def test_nightly_preset_runs_offline_on_a_real_format_cifar_archive(tmp_path, monkeypatch):
+    import tensorflow_datasets as tfds
+    from cifar_archive import write_cifar10_archive
+    from tensorflow_datasets.core.download.checksums import compute_url_info
+
+    from resnet import data
+
+    # A 100-image archive in CIFAR-10's binary format where a user puts the real one;
+    # TFDS checks archives against the real one's sha256, so it is given this one's.
+    data_dir = str(tmp_path / "tfds")
+    archive = write_cifar10_archive(data.cifar10.manual_dir(data_dir), 20)
+    monkeypatch.setattr(tfds.image_classification.Cifar10, "url_infos", {data.cifar10.URL: compute_url_info(archive)})
+    defaults = training.TrainConfig().to_dict()
+    explicit = dict(preset="nightly", data_dir=data_dir, steps=6, lr_boundaries=["3", "5"], batch_size=20,
+                    preflight=False, export=False, progress=False, model_dir=str(tmp_path / "nightly"),
+                    junit_xml=str(tmp_path / "nightly.xml"))
+    config = training.config_from_values(training.apply_preset({**defaults, **explicit}, explicit))
+    assert (config.dataset, config.model, config.seed, config.deterministic) == ("cifar10", "resnet20", 1234, True)
+    assert config.min_accuracy == training.PRESETS["nightly"]["min_accuracy"]
+    training.validate(config)
+    record = training.train(config)
+    assert record["steps"] == 6 and record["epochs"] == 2  # 5 steps an epoch; stopped at --steps
+    assert record["dataset"] == "cifar10" and not record["passed"]  # 6 steps cannot reach the nightly threshold
+    suite = ET.parse(tmp_path / "nightly.xml").getroot().find("testsuite")
+    assert suite.get("name") == "train.resnet20.cifar10" and suite.get("failures") == "1"
