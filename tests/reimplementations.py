@@ -98,8 +98,18 @@ def preact_basic(x, width, stride, name, variant="v2", shortcut="A", padding="sy
     return keras.layers.add([s, y], name=f"{name}_sum")
 
 
-def functional_resnet(reference, *, input_shape=(32, 32, 3), num_classes=10, variant="v1.5", shortcut=None, stem=None,
-                      padding="symmetric", block_fn=None, stem_fn=None):
+def functional_resnet(
+    reference,
+    *,
+    input_shape=(32, 32, 3),
+    num_classes=10,
+    variant="v1.5",
+    shortcut=None,
+    stem=None,
+    padding="symmetric",
+    block_fn=None,
+    stem_fn=None,
+):
     """A correct ResNet, built torchvision-style.
 
     Args:
@@ -128,7 +138,9 @@ def functional_resnet(reference, *, input_shape=(32, 32, 3), num_classes=10, var
     elif stem == "imagenet":
         x = act(bn(padded_conv(inputs, spec.stem_width, 7, 2, "conv1", padding=padding), "bn1"), "relu")
         if padding == "symmetric":
-            x = keras.layers.MaxPooling2D(3, 2, name="maxpool")(keras.layers.ZeroPadding2D(((1, 1), (1, 1)), name="maxpool_zp")(x))
+            x = keras.layers.MaxPooling2D(3, 2, name="maxpool")(
+                keras.layers.ZeroPadding2D(((1, 1), (1, 1)), name="maxpool_zp")(x)
+            )
         else:
             x = keras.layers.MaxPooling2D(3, 2, padding="same", name="maxpool")(x)
     elif preact:
@@ -162,7 +174,10 @@ class BasicBlock(keras.layers.Layer):
         self.bn2 = keras.layers.BatchNormalization(epsilon=EPS, momentum=0.9)
         self.down = None
         if stride != 1 or in_channels != out:
-            self.down = [keras.layers.Conv2D(out, 1, stride, use_bias=False), keras.layers.BatchNormalization(epsilon=EPS, momentum=0.9)]
+            self.down = [
+                keras.layers.Conv2D(out, 1, stride, use_bias=False),
+                keras.layers.BatchNormalization(epsilon=EPS, momentum=0.9),
+            ]
 
     def call(self, x, training=None):
         y = self.pad(x) if self.pad is not None else x
@@ -190,7 +205,10 @@ class Bottleneck(keras.layers.Layer):
         self.bn3 = keras.layers.BatchNormalization(epsilon=EPS, momentum=0.9)
         self.down = None
         if stride != 1 or in_channels != out:
-            self.down = [keras.layers.Conv2D(out, 1, stride, use_bias=False), keras.layers.BatchNormalization(epsilon=EPS, momentum=0.9)]
+            self.down = [
+                keras.layers.Conv2D(out, 1, stride, use_bias=False),
+                keras.layers.BatchNormalization(epsilon=EPS, momentum=0.9),
+            ]
 
     def call(self, x, training=None):
         y = ops.relu(self.bn1(self.conv1(x), training=training))
@@ -220,13 +238,21 @@ def subclassed_resnet(reference, *, input_shape=(32, 32, 3), num_classes=10, var
     layers = [keras.Input(input_shape)]
     if stem == "imagenet":
         channels = spec.stem_width
-        layers += [keras.layers.ZeroPadding2D(3), keras.layers.Conv2D(channels, 7, 2, use_bias=False),
-                   keras.layers.BatchNormalization(epsilon=EPS, momentum=0.9), keras.layers.ReLU(),
-                   keras.layers.ZeroPadding2D(1), keras.layers.MaxPooling2D(3, 2)]
+        layers += [
+            keras.layers.ZeroPadding2D(3),
+            keras.layers.Conv2D(channels, 7, 2, use_bias=False),
+            keras.layers.BatchNormalization(epsilon=EPS, momentum=0.9),
+            keras.layers.ReLU(),
+            keras.layers.ZeroPadding2D(1),
+            keras.layers.MaxPooling2D(3, 2),
+        ]
     else:
         channels = spec.stem_width
-        layers += [keras.layers.Conv2D(channels, 3, padding="same", use_bias=False),
-                   keras.layers.BatchNormalization(epsilon=EPS, momentum=0.9), keras.layers.ReLU()]
+        layers += [
+            keras.layers.Conv2D(channels, 3, padding="same", use_bias=False),
+            keras.layers.BatchNormalization(epsilon=EPS, momentum=0.9),
+            keras.layers.ReLU(),
+        ]
     for count, width, stride in zip(spec.blocks_per_stage, spec.widths, spec.strides):
         for index in range(count):
             layers.append(block_cls(channels, width, stride if index == 0 else 1, variant=variant))

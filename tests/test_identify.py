@@ -19,8 +19,11 @@ def test_keras_applications_resnet50_is_v1_with_conv_biases():
     "name, kwargs, expected",
     [
         ("resnet18", {"input_shape": (32, 32, 3)}, "resnet18, v1.5"),
-        ("resnet18", {"input_shape": (32, 32, 3), "stem": "cifar", "variant": "v2", "shortcut": "C", "padding": "same"},
-         "resnet18, v2, shortcut=C, stem=cifar, padding=same"),
+        (
+            "resnet18",
+            {"input_shape": (32, 32, 3), "stem": "cifar", "variant": "v2", "shortcut": "C", "padding": "same"},
+            "resnet18, v2, shortcut=C, stem=cifar, padding=same",
+        ),
         ("resnet20", {}, "resnet20, v1.5"),
         ("resnet56", {"variant": "v2", "shortcut": "B"}, "resnet56, v2, shortcut=B"),
         ("cifar_resnet50", {"conv_bias": True}, "cifar_resnet50, v1.5, conv_bias=True"),

@@ -73,7 +73,10 @@ def test_self_verification_prints_one_line_per_model_as_a_real_process(tmp_path)
     out = tmp_path / "all.json"
     proc = subprocess.run(
         [sys.executable, "-m", "verification", "--references=resnet8", f"--json={out}"],
-        capture_output=True, text=True, timeout=300, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = [line for line in proc.stdout.splitlines() if line.startswith("resnet")]

@@ -55,7 +55,9 @@ def test_keras_applications_resnet50_passes_as_v1_with_biases_and_fails_the_defa
     assert described.passed, _failures(described)
     # The epsilon convention is reported, not failed.
     assert any("1.001e-05" in note and "Keras applications" in note for note in described.notes)
-    exact = verification.verify_model(app, "resnet50", variant="v1", conv_bias=True, bn_epsilon=1.001e-5, numerical=False)
+    exact = verification.verify_model(
+        app, "resnet50", variant="v1", conv_bias=True, bn_epsilon=1.001e-5, numerical=False
+    )
     assert exact.passed and not exact.notes
 
     default = verification.verify_model(app, "resnet50")
@@ -77,7 +79,9 @@ def test_explicit_epsilon_is_enforced_structurally_and_numerically():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("app, name", [(keras.applications.ResNet101, "resnet101"), (keras.applications.ResNet152, "resnet152")])
+@pytest.mark.parametrize(
+    "app, name", [(keras.applications.ResNet101, "resnet101"), (keras.applications.ResNet152, "resnet152")]
+)
 def test_keras_applications_deeper(app, name):
     model = app(weights=None, input_shape=(64, 64, 3), classes=10)
     assert verification.verify_model(model, name, variant="v1", conv_bias=True).passed
@@ -86,7 +90,13 @@ def test_keras_applications_deeper(app, name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("build", [lambda: functional_resnet("resnet50", input_shape=(64, 64, 3)), lambda: subclassed_resnet("resnet50", variant="v1")])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: functional_resnet("resnet50", input_shape=(64, 64, 3)),
+        lambda: subclassed_resnet("resnet50", variant="v1"),
+    ],
+)
 def test_resnet50_reimplementations(build):
     model = build()
     variant = "v1" if model.name.startswith("subclassed") else "v1.5"
@@ -126,13 +136,25 @@ def test_verification_leaves_the_model_as_it_was():
     "build, reference, options",
     [
         (lambda: functional_resnet("resnet14"), "resnet14", {}),
-        (lambda: functional_resnet("resnet14", shortcut="B", padding="same"), "resnet14", {"shortcut": "B", "padding": "same"}),
+        (
+            lambda: functional_resnet("resnet14", shortcut="B", padding="same"),
+            "resnet14",
+            {"shortcut": "B", "padding": "same"},
+        ),
         (lambda: functional_resnet("resnet14", variant="v2"), "resnet14", {"variant": "v2"}),
         (lambda: functional_resnet(TINY_BOTTLENECK, variant="v1"), TINY_BOTTLENECK, {"variant": "v1"}),
-        (lambda: functional_resnet("resnet14", stem="imagenet", input_shape=(64, 64, 3)), "resnet14", {"stem": "imagenet"}),
+        (
+            lambda: functional_resnet("resnet14", stem="imagenet", input_shape=(64, 64, 3)),
+            "resnet14",
+            {"stem": "imagenet"},
+        ),
         (lambda: subclassed_resnet("resnet14"), "resnet14", {"shortcut": "B"}),
         (lambda: subclassed_resnet(TINY_BOTTLENECK, variant="v1"), TINY_BOTTLENECK, {"variant": "v1"}),
-        (lambda: subclassed_resnet(TINY_BOTTLENECK, stem="imagenet", input_shape=(64, 64, 3)), TINY_BOTTLENECK, {"stem": "imagenet"}),
+        (
+            lambda: subclassed_resnet(TINY_BOTTLENECK, stem="imagenet", input_shape=(64, 64, 3)),
+            TINY_BOTTLENECK,
+            {"stem": "imagenet"},
+        ),
     ],
 )
 def test_correct_reimplementations_pass(build, reference, options):
@@ -151,7 +173,10 @@ def test_zoo_bug_is_caught_and_its_block_named(bug):
     assert bool(structural) != bug.numerical, _failures(report)
 
 
-@pytest.mark.parametrize("name", ["relu_before_add", "tf_same_padding", "v1_stride_in_v15", "keras_default_epsilon", "shortcut_after_first_conv"])
+@pytest.mark.parametrize(
+    "name",
+    ["relu_before_add", "tf_same_padding", "v1_stride_in_v15", "keras_default_epsilon", "shortcut_after_first_conv"],
+)
 def test_numerical_comparison_alone_finds_structural_bugs(name):
     bug = next(b for b in ZOO if b.name == name)
     report = verification.verify_model(bug.build(), bug.reference, **bug.options)

@@ -73,9 +73,18 @@ def test_strides_and_shortcuts_are_read_from_the_graph():
         assert [b.name for b in strided] == ["conv3_block1", "conv4_block1", "conv5_block1"]
         assert {diagnose.stride_position(analysis, b) for b in strided} == {position}
         kinds = [diagnose.shortcut_kind(analysis, b) for b in analysis.blocks]
-        assert kinds == ["projection"] + ["identity"] * 2 + (["projection"] + ["identity"] * 3) + (["projection"] + ["identity"] * 5) + (["projection"] + ["identity"] * 2)
+        assert kinds == ["projection"] + ["identity"] * 2 + (["projection"] + ["identity"] * 3) + (
+            ["projection"] + ["identity"] * 5
+        ) + (["projection"] + ["identity"] * 2)
     cifar = _analyse(resnet.cifar_resnet(14))
-    assert [diagnose.shortcut_kind(cifar, b) for b in cifar.blocks] == ["identity", "identity", "zero-pad", "identity", "zero-pad", "identity"]
+    assert [diagnose.shortcut_kind(cifar, b) for b in cifar.blocks] == [
+        "identity",
+        "identity",
+        "zero-pad",
+        "identity",
+        "zero-pad",
+        "identity",
+    ]
 
 
 def test_preactivation_first_block_starts_at_the_stem_output():

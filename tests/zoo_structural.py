@@ -21,8 +21,16 @@ from reimplementations import ChannelPad, act, bn, functional_resnet, padded_con
 # A small bottleneck network, so bottleneck bugs cost little to verify: two stages of
 # two bottleneck blocks on the CIFAR stem.
 TINY_BOTTLENECK = resnet.ResNetSpec(
-    name="tiny_bottleneck", depth=14, family="cifar", block="bottleneck", blocks_per_stage=(2, 2),
-    widths=(8, 16), strides=(1, 2), stem="cifar", stem_width=16, default_shortcut="B",
+    name="tiny_bottleneck",
+    depth=14,
+    family="cifar",
+    block="bottleneck",
+    blocks_per_stage=(2, 2),
+    widths=(8, 16),
+    strides=(1, 2),
+    stem="cifar",
+    stem_width=16,
+    default_shortcut="B",
 )
 
 
@@ -49,10 +57,13 @@ class Bug:
     numerical: bool = False
 
     def build(self) -> keras.Model:
-        return functional_resnet(self.reference, input_shape=(32, 32, 3), block_fn={self.block: self.fault}, **self.options)
+        return functional_resnet(
+            self.reference, input_shape=(32, 32, 3), block_fn={self.block: self.fault}, **self.options
+        )
 
 
 # --- basic-block faults -------------------------------------------------------------
+
 
 def relu_before_add(x, width, stride, name, **kw):
     y = act(bn(padded_conv(x, width, 3, stride, f"{name}_c1"), f"{name}_b1"), f"{name}_r1")
@@ -164,6 +175,7 @@ def stride_one(x, width, stride, name, **kw):
 
 # --- pre-activation (v2) faults -------------------------------------------------------
 
+
 def preact_relu_after_add(x, width, stride, name, **kw):
     return act(preact_basic(x, width, stride, name, **kw), f"{name}_post_relu")
 
@@ -176,6 +188,7 @@ def preact_post_activation(x, width, stride, name, **kw):
 
 
 # --- bottleneck faults ----------------------------------------------------------------
+
 
 def _bottleneck(x, width, name, strides=(1, 1, 1), widths=None, relus=(True, True), relu_first=False, shortcut="B"):
     stride = max(strides)
@@ -214,27 +227,175 @@ def bottleneck_no_relu_after_3x3(x, width, stride, name, **kw):
 
 
 ZOO = [
-    Bug("relu_before_add", "basic block applies the last ReLU to the branch before the addition, none after it", "resnet14", "conv3_block2", relu_before_add),
-    Bug("no_addition", "a basic block without its residual addition (a plain block)", "resnet14", "conv3_block2", no_addition),
-    Bug("stride_on_second_conv", "basic block strides its second 3x3 instead of the first", "resnet14", "conv3_block1", stride_on_second_conv, {"shortcut": "B"}),
-    Bug("projection_where_identity", "a 1x1 projection shortcut in a block whose shape does not change (option C in a B network)", "resnet14", "conv2_block2", always_project, {"shortcut": "B"}),
-    Bug("projection_without_bn", "projection shortcut without its BatchNorm", "resnet14", "conv3_block1", projection_without_bn, {"shortcut": "B"}),
-    Bug("tf_same_padding", "strided 3x3 with TensorFlow 'same' padding (bottom/right only) where symmetric padding was meant", "resnet14", "conv3_block1", tf_same_padding, {"shortcut": "B"}),
-    Bug("no_middle_relu", "basic block without the ReLU between its two convolutions", "resnet14", "conv2_block2", no_middle_relu),
-    Bug("missing_last_bn", "basic block without the BatchNorm after its second convolution", "resnet14", "conv3_block2", missing_last_bn),
-    Bug("keras_default_epsilon", "one block's BatchNorms left at Keras' default epsilon 1e-3", "resnet14", "conv4_block1", keras_default_epsilon),
-    Bug("pytorch_momentum", "one block's BatchNorms use PyTorch's momentum=0.1 in Keras' convention", "resnet14", "conv2_block1", pytorch_momentum),
-    Bug("one_by_one_second_conv", "second convolution of a basic block is 1x1 instead of 3x3", "resnet14", "conv3_block2", one_by_one_second_conv),
-    Bug("zeros_in_front", "option-A shortcut pads its zero channels in front of the existing ones", "resnet14", "conv3_block1", zeros_in_front, numerical=True),
-    Bug("average_pooled_shortcut", "option-A shortcut averages 2x2 pixels instead of subsampling", "resnet14", "conv3_block1", average_pooled_shortcut, numerical=True),
-    Bug("shortcut_after_first_conv", "shortcut taken after the first conv-BN-ReLU instead of from the block input", "resnet14", "conv2_block2", shortcut_after_first_conv),
-    Bug("relu_on_projection", "a ReLU on the projection shortcut before the addition", "resnet14", "conv3_block1", relu_on_projection, {"shortcut": "B"}),
-    Bug("stride_one_in_first_block", "first block of a stage does not stride", "resnet14", "conv3_block1", stride_one, {"shortcut": "B"}),
-    Bug("v2_relu_after_add", "pre-activation block with a ReLU after the addition", "resnet14", "conv3_block2", preact_relu_after_add, {"variant": "v2"}),
-    Bug("v2_post_activation_block", "a post-activation (v1) block inside a pre-activation network", "resnet14", "conv2_block2", preact_post_activation, {"variant": "v2"}),
-    Bug("v1_stride_in_v15", "bottleneck strides its first 1x1 (v1) where v1.5 strides the 3x3", TINY_BOTTLENECK, "conv3_block1", v1_stride_in_v15),
-    Bug("stride_on_last_1x1", "bottleneck strides its last 1x1 convolution", TINY_BOTTLENECK, "conv3_block1", stride_on_last_1x1),
-    Bug("no_reduction", "bottleneck without the 1x1 reduction (inner width 4x too wide)", TINY_BOTTLENECK, "conv2_block2", no_reduction),
-    Bug("bottleneck_relu_before_add", "bottleneck applies its last ReLU before the addition", TINY_BOTTLENECK, "conv3_block2", bottleneck_relu_before_add),
-    Bug("bottleneck_no_relu_after_3x3", "bottleneck without the ReLU after its 3x3 convolution", TINY_BOTTLENECK, "conv2_block1", bottleneck_no_relu_after_3x3),
+    Bug(
+        "relu_before_add",
+        "basic block applies the last ReLU to the branch before the addition, none after it",
+        "resnet14",
+        "conv3_block2",
+        relu_before_add,
+    ),
+    Bug(
+        "no_addition",
+        "a basic block without its residual addition (a plain block)",
+        "resnet14",
+        "conv3_block2",
+        no_addition,
+    ),
+    Bug(
+        "stride_on_second_conv",
+        "basic block strides its second 3x3 instead of the first",
+        "resnet14",
+        "conv3_block1",
+        stride_on_second_conv,
+        {"shortcut": "B"},
+    ),
+    Bug(
+        "projection_where_identity",
+        "a 1x1 projection shortcut in a block whose shape does not change (option C in a B network)",
+        "resnet14",
+        "conv2_block2",
+        always_project,
+        {"shortcut": "B"},
+    ),
+    Bug(
+        "projection_without_bn",
+        "projection shortcut without its BatchNorm",
+        "resnet14",
+        "conv3_block1",
+        projection_without_bn,
+        {"shortcut": "B"},
+    ),
+    Bug(
+        "tf_same_padding",
+        "strided 3x3 with TensorFlow 'same' padding (bottom/right only) where symmetric padding was meant",
+        "resnet14",
+        "conv3_block1",
+        tf_same_padding,
+        {"shortcut": "B"},
+    ),
+    Bug(
+        "no_middle_relu",
+        "basic block without the ReLU between its two convolutions",
+        "resnet14",
+        "conv2_block2",
+        no_middle_relu,
+    ),
+    Bug(
+        "missing_last_bn",
+        "basic block without the BatchNorm after its second convolution",
+        "resnet14",
+        "conv3_block2",
+        missing_last_bn,
+    ),
+    Bug(
+        "keras_default_epsilon",
+        "one block's BatchNorms left at Keras' default epsilon 1e-3",
+        "resnet14",
+        "conv4_block1",
+        keras_default_epsilon,
+    ),
+    Bug(
+        "pytorch_momentum",
+        "one block's BatchNorms use PyTorch's momentum=0.1 in Keras' convention",
+        "resnet14",
+        "conv2_block1",
+        pytorch_momentum,
+    ),
+    Bug(
+        "one_by_one_second_conv",
+        "second convolution of a basic block is 1x1 instead of 3x3",
+        "resnet14",
+        "conv3_block2",
+        one_by_one_second_conv,
+    ),
+    Bug(
+        "zeros_in_front",
+        "option-A shortcut pads its zero channels in front of the existing ones",
+        "resnet14",
+        "conv3_block1",
+        zeros_in_front,
+        numerical=True,
+    ),
+    Bug(
+        "average_pooled_shortcut",
+        "option-A shortcut averages 2x2 pixels instead of subsampling",
+        "resnet14",
+        "conv3_block1",
+        average_pooled_shortcut,
+        numerical=True,
+    ),
+    Bug(
+        "shortcut_after_first_conv",
+        "shortcut taken after the first conv-BN-ReLU instead of from the block input",
+        "resnet14",
+        "conv2_block2",
+        shortcut_after_first_conv,
+    ),
+    Bug(
+        "relu_on_projection",
+        "a ReLU on the projection shortcut before the addition",
+        "resnet14",
+        "conv3_block1",
+        relu_on_projection,
+        {"shortcut": "B"},
+    ),
+    Bug(
+        "stride_one_in_first_block",
+        "first block of a stage does not stride",
+        "resnet14",
+        "conv3_block1",
+        stride_one,
+        {"shortcut": "B"},
+    ),
+    Bug(
+        "v2_relu_after_add",
+        "pre-activation block with a ReLU after the addition",
+        "resnet14",
+        "conv3_block2",
+        preact_relu_after_add,
+        {"variant": "v2"},
+    ),
+    Bug(
+        "v2_post_activation_block",
+        "a post-activation (v1) block inside a pre-activation network",
+        "resnet14",
+        "conv2_block2",
+        preact_post_activation,
+        {"variant": "v2"},
+    ),
+    Bug(
+        "v1_stride_in_v15",
+        "bottleneck strides its first 1x1 (v1) where v1.5 strides the 3x3",
+        TINY_BOTTLENECK,
+        "conv3_block1",
+        v1_stride_in_v15,
+    ),
+    Bug(
+        "stride_on_last_1x1",
+        "bottleneck strides its last 1x1 convolution",
+        TINY_BOTTLENECK,
+        "conv3_block1",
+        stride_on_last_1x1,
+    ),
+    Bug(
+        "no_reduction",
+        "bottleneck without the 1x1 reduction (inner width 4x too wide)",
+        TINY_BOTTLENECK,
+        "conv2_block2",
+        no_reduction,
+    ),
+    Bug(
+        "bottleneck_relu_before_add",
+        "bottleneck applies its last ReLU before the addition",
+        TINY_BOTTLENECK,
+        "conv3_block2",
+        bottleneck_relu_before_add,
+    ),
+    Bug(
+        "bottleneck_no_relu_after_3x3",
+        "bottleneck without the ReLU after its 3x3 convolution",
+        TINY_BOTTLENECK,
+        "conv2_block1",
+        bottleneck_no_relu_after_3x3,
+    ),
 ]

@@ -22,13 +22,30 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # The self-verification set: Table 1's networks at the paper's 224 px, and the
 # paper's CIFAR networks at 32 px.
-BUILT_IN = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110")
+BUILT_IN = (
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "resnet20",
+    "resnet32",
+    "resnet44",
+    "resnet56",
+    "resnet110",
+)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m verification", description="Check a Keras ResNet against the paper, block by block.")
-    parser.add_argument("--model", help="path of a saved .keras model; without it, verify every built-in reference model")
-    parser.add_argument("--reference", help="what the model claims to be, e.g. resnet50 or resnet20 (default: identify it)")
+    parser = argparse.ArgumentParser(
+        prog="python -m verification", description="Check a Keras ResNet against the paper, block by block."
+    )
+    parser.add_argument(
+        "--model", help="path of a saved .keras model; without it, verify every built-in reference model"
+    )
+    parser.add_argument(
+        "--reference", help="what the model claims to be, e.g. resnet50 or resnet20 (default: identify it)"
+    )
     parser.add_argument("--variant", default="v1.5", help="v1, v1.5 (default) or v2")
     parser.add_argument("--shortcut", default=None, help="A, B or C (default: the reference's)")
     parser.add_argument("--stem", default=None, help="imagenet or cifar (default: the reference's)")
@@ -37,8 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--bn_epsilon", type=float, default=None, help="BN epsilon to insist on")
     parser.add_argument("--no_numerical", action="store_true", help="skip the float64 comparison of outputs")
     parser.add_argument("--json", help="also write the report(s) as JSON to this path")
-    parser.add_argument("--references", default=",".join(BUILT_IN),
-                        help="without --model: comma-separated built-in models to verify (default: all of them)")
+    parser.add_argument(
+        "--references",
+        default=",".join(BUILT_IN),
+        help="without --model: comma-separated built-in models to verify (default: all of them)",
+    )
     return parser
 
 
@@ -86,8 +106,15 @@ def _verify_file(args) -> int:
             reference = found.reference
             print(f"identified as {found.describe()}")
         report = verification.verify_model(
-            model, reference, variant=args.variant, shortcut=args.shortcut, stem=args.stem, padding=args.padding,
-            conv_bias=args.conv_bias, bn_epsilon=args.bn_epsilon, numerical=not args.no_numerical,
+            model,
+            reference,
+            variant=args.variant,
+            shortcut=args.shortcut,
+            stem=args.stem,
+            padding=args.padding,
+            conv_bias=args.conv_bias,
+            bn_epsilon=args.bn_epsilon,
+            numerical=not args.no_numerical,
         )
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -117,8 +144,11 @@ def _verify_built_in(args) -> int:
         flops = report.get("flops").details.get("found") or 0
         total = report.get("total_parameters").details["found"]
         verdict = "PASS" if report.passed else "FAIL: " + "; ".join(c.message for c in report.failures)
-        print(f"{name:<10} {verdict:<4}  {total:>11,} params  {flops / 1e9:7.3f} GFLOPs at {model.input_shape[1]} px  "
-              f"{len(report.checks)} checks  {time.perf_counter() - start:5.1f} s", flush=True)
+        print(
+            f"{name:<10} {verdict:<4}  {total:>11,} params  {flops / 1e9:7.3f} GFLOPs at {model.input_shape[1]} px  "
+            f"{len(report.checks)} checks  {time.perf_counter() - start:5.1f} s",
+            flush=True,
+        )
         failed += not report.passed
         reports.append(report.to_dict())
     if args.json:

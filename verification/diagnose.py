@@ -19,7 +19,11 @@ from verification.structure import Analysis, Block
 
 MAX_LISTED = 4
 # Known BatchNorm epsilon conventions and who uses them.
-EPSILON_CONVENTIONS = {1e-5: "PyTorch/torchvision", 1.001e-5: "Keras applications", 1e-3: "Keras' default and the TF Model Garden"}
+EPSILON_CONVENTIONS = {
+    1e-5: "PyTorch/torchvision",
+    1.001e-5: "Keras applications",
+    1e-3: "Keras' default and the TF Model Garden",
+}
 MIN_KERAS_MOMENTUM = 0.5
 
 
@@ -43,7 +47,10 @@ def align(analysis: Analysis, plan: parameters.Plan) -> list[tuple[Block | None,
             e = [b for b in expected if b.stage == stage]
             pairs += [(f[i] if i < len(f) else None, e[i] if i < len(e) else None) for i in range(max(len(f), len(e)))]
         return pairs
-    return [(found[i] if i < len(found) else None, expected[i] if i < len(expected) else None) for i in range(max(len(found), len(expected)))]
+    return [
+        (found[i] if i < len(found) else None, expected[i] if i < len(expected) else None)
+        for i in range(max(len(found), len(expected)))
+    ]
 
 
 def _mark(marks: dict, block: str, column: str) -> None:
@@ -61,7 +68,7 @@ def stride_position(analysis: Analysis, block: Block) -> int | None:
 
 
 def shortcut_kind(analysis: Analysis, block: Block) -> str:
-    """"identity", "projection" (has a conv), "zero-pad" (parameter-free ops) or "other"."""
+    """ "identity", "projection" (has a conv), "zero-pad" (parameter-free ops) or "other"."""
     kinds = analysis.kinds(block.shortcut)
     if "conv" in kinds:
         return "projection"
@@ -78,8 +85,10 @@ def check_blocks_found(analysis: Analysis, plan: parameters.Plan, model_name: st
     details = {"found_blocks_per_stage": found, "expected_blocks_per_stage": expected}
     if not analysis.blocks:
         return CheckResult(
-            "residual_blocks", False,
-            f"no residual additions found: model {model_name!r} is not a residual network (no Add of two tensors)", details,
+            "residual_blocks",
+            False,
+            f"no residual additions found: model {model_name!r} is not a residual network (no Add of two tensors)",
+            details,
         )
     problems = []
     names = plan.spec.stage_names
@@ -92,7 +101,12 @@ def check_blocks_found(analysis: Analysis, plan: parameters.Plan, model_name: st
     if problems:
         problems[:0] = _missing_additions(analysis, plan)
         problems.append(f"blocks per stage {found}, expected {expected} for {plan.spec.name}")
-    return result("residual_blocks", problems, f"{len(analysis.blocks)} residual blocks, per stage {found}, as {plan.spec.name}", **details)
+    return result(
+        "residual_blocks",
+        problems,
+        f"{len(analysis.blocks)} residual blocks, per stage {found}, as {plan.spec.name}",
+        **details,
+    )
 
 
 def _missing_additions(analysis: Analysis, plan: parameters.Plan) -> list[str]:
@@ -103,7 +117,9 @@ def _missing_additions(analysis: Analysis, plan: parameters.Plan) -> list[str]:
     for block in analysis.blocks:
         span = max(1, round(len(branch_convs(analysis, block)) / per_block))
         for missing in plan.blocks[cursor : cursor + span - 1]:
-            problems.append(f"{missing.name}: no residual addition (its convolutions run straight into the next block: a plain, non-residual block)")
+            problems.append(
+                f"{missing.name}: no residual addition (its convolutions run straight into the next block: a plain, non-residual block)"
+            )
         cursor += span
     return problems
 
@@ -118,7 +134,9 @@ def check_block_shapes(pairs, marks: dict) -> CheckResult:
             _mark(marks, name, "shape")
             continue
         if found.in_shape != expected.in_shape or found.out_shape != expected.out_shape:
-            problems.append(f"{found.name}: {found.in_shape} -> {found.out_shape}, expected {expected.in_shape} -> {expected.out_shape}")
+            problems.append(
+                f"{found.name}: {found.in_shape} -> {found.out_shape}, expected {expected.in_shape} -> {expected.out_shape}"
+            )
             _mark(marks, found.name, "shape")
     return result("block_shapes", problems, "every block's input and output shape as expected")
 
@@ -126,7 +144,10 @@ def check_block_shapes(pairs, marks: dict) -> CheckResult:
 def _placement(block_type: str, position: int | None) -> str:
     if block_type != "bottleneck" or position is None:
         return ""
-    return {1: "ResNet v1 placement (the paper, Keras applications)", 2: "ResNet v1.5 placement (torchvision, Model Garden, NVIDIA)"}.get(position, "")
+    return {
+        1: "ResNet v1 placement (the paper, Keras applications)",
+        2: "ResNet v1.5 placement (torchvision, Model Garden, NVIDIA)",
+    }.get(position, "")
 
 
 def check_strides(analysis: Analysis, pairs, plan: parameters.Plan, marks: dict) -> CheckResult:
@@ -164,12 +185,17 @@ def check_shortcuts(analysis: Analysis, pairs, plan: parameters.Plan, marks: dic
         kind = shortcut_kind(analysis, found)
         if kind != expected.shortcut:
             why = {
-                ("projection", "identity"): f"option {option} projects only where the shape changes; projecting everywhere is option C",
+                (
+                    "projection",
+                    "identity",
+                ): f"option {option} projects only where the shape changes; projecting everywhere is option C",
                 ("identity", "projection"): f"option {option} projects here",
                 ("zero-pad", "projection"): f"a parameter-free (option A) shortcut where option {option} projects",
                 ("projection", "zero-pad"): "option A pads with zeros instead of projecting",
             }.get((kind, expected.shortcut), "")
-            problems.append(f"{found.name}: {kind} shortcut, expected {expected.shortcut}" + (f" ({why})" if why else ""))
+            problems.append(
+                f"{found.name}: {kind} shortcut, expected {expected.shortcut}" + (f" ({why})" if why else "")
+            )
             _mark(marks, found.name, "shortcut")
         elif kind == "projection":
             want = ["conv"] if plan.options.preactivation else ["conv", "bn"]
@@ -202,25 +228,38 @@ def check_activations(analysis: Analysis, pairs, plan: parameters.Plan, marks: d
         _mark(marks, found.name, "layout")
         if "conv" in analysis.kinds(found.pre):
             skipped = analysis.kinds(found.pre).count("conv")
-            problems.append(f"{found.name}: the shortcut starts after conv {skipped} of the branch instead of at the block input")
+            problems.append(
+                f"{found.name}: the shortcut starts after conv {skipped} of the branch instead of at the block input"
+            )
         elif not preact and not post and branch[-1:] == ["relu"] and branch[:-1] == want_branch:
-            problems.append(f"{found.name}: ReLU before the addition instead of after it (the paper adds the shortcut, then applies the ReLU)")
+            problems.append(
+                f"{found.name}: ReLU before the addition instead of after it (the paper adds the shortcut, then applies the ReLU)"
+            )
         elif not preact and not post and branch == want_branch:
             problems.append(f"{found.name}: no ReLU after the addition")
         elif preact and "relu" in post:
-            problems.append(f"{found.name}: ReLU after the addition in a pre-activation block (He et al. 2016 keep the identity path free of activations)")
+            problems.append(
+                f"{found.name}: ReLU after the addition in a pre-activation block (He et al. 2016 keep the identity path free of activations)"
+            )
         elif preact and branch[:1] != ["bn"]:
-            problems.append(f"{found.name}: no pre-activation: the branch starts with {branch[0] if branch else 'nothing'}, expected BN-ReLU before the first convolution")
+            problems.append(
+                f"{found.name}: no pre-activation: the branch starts with {branch[0] if branch else 'nothing'}, expected BN-ReLU before the first convolution"
+            )
         else:
             problems.append(
                 f"{found.name}: branch {'-'.join(branch)}{' then ' + '-'.join(post) if post else ''}, "
                 f"expected {'-'.join(want_branch)}{' then ' + '-'.join(want_post) if want_post else ''}"
             )
-    return result("activations", problems, "conv/BN/ReLU order in every block as " + ("pre-activation (v2)" if preact else "v1/v1.5: ReLU after the addition"))
+    return result(
+        "activations",
+        problems,
+        "conv/BN/ReLU order in every block as "
+        + ("pre-activation (v2)" if preact else "v1/v1.5: ReLU after the addition"),
+    )
 
 
 def _padding_of(analysis: Analysis, node) -> str:
-    """"symmetric", "asymmetric (top t, bottom b)" or "none" for a strided conv/pool."""
+    """ "symmetric", "asymmetric (top t, bottom b)" or "none" for a strided conv/pool."""
     op = node.op
     kernel, stride = op.pool_size[0] if node.kind == "maxpool" else op.kernel_size[0], op.strides[0]
     source = analysis.nodes[node.inputs[0]] if node.inputs else None
@@ -255,14 +294,25 @@ def check_padding(analysis: Analysis, pairs, plan: parameters.Plan, marks: dict)
                 explain = (
                     ", which at stride 2 on an even-sized map pads only the bottom and right; the reference pads "
                     f"{kernel // 2} on every side (PyTorch, Keras applications): same weights, different outputs"
-                    if padding.startswith("TensorFlow") else f"; the reference pads {kernel // 2} on every side"
+                    if padding.startswith("TensorFlow")
+                    else f"; the reference pads {kernel // 2} on every side"
                 )
                 problems.append(f"{region}: {node.name} ({node.describe()}) has {padding} padding{explain}")
                 _mark(marks, region, "padding")
             elif not want_symmetric and node.op.padding != "same":
-                problems.append(f"{region}: {node.name} pads explicitly, the reference uses TensorFlow 'same' (padding='same')")
+                problems.append(
+                    f"{region}: {node.name} pads explicitly, the reference uses TensorFlow 'same' (padding='same')"
+                )
                 _mark(marks, region, "padding")
-    return result("padding", problems, f"strided convolutions and pooling padded {plan.options.padding}ally" if want_symmetric else "TensorFlow 'same' padding, as asked")
+    return result(
+        "padding",
+        problems,
+        (
+            f"strided convolutions and pooling padded {plan.options.padding}ally"
+            if want_symmetric
+            else "TensorFlow 'same' padding, as asked"
+        ),
+    )
 
 
 def stem_words(analysis: Analysis) -> str:
@@ -320,7 +370,11 @@ def check_block_parameters(analysis: Analysis, pairs, marks: dict) -> tuple[Chec
             continue
         have = parameters.found_components(analysis, found)
         totals[found.name] = (sum(have.values()), sum(expected.components.values()))
-        diffs = [f"{c} {have[c]:,}, expected {expected.components[c]:,}" for c in parameters.COMPONENTS if have[c] != expected.components[c]]
+        diffs = [
+            f"{c} {have[c]:,}, expected {expected.components[c]:,}"
+            for c in parameters.COMPONENTS
+            if have[c] != expected.components[c]
+        ]
         if diffs:
             problems.append(f"{found.name}: " + ", ".join(diffs))
             _mark(marks, found.name, "params")
@@ -332,7 +386,12 @@ def check_total_parameters(found: int, plan: parameters.Plan) -> CheckResult:
     """Trainable parameters of the whole model against the spec's."""
     expected = plan.trainable
     message = f"{found:,} trainable parameters, expected {expected:,}"
-    return CheckResult("total_parameters", found == expected, message + ("" if found == expected else f" ({found - expected:+,})"), {"found": found, "expected": expected})
+    return CheckResult(
+        "total_parameters",
+        found == expected,
+        message + ("" if found == expected else f" ({found - expected:+,})"),
+        {"found": found, "expected": expected},
+    )
 
 
 def check_conv_biases(analysis: Analysis, options: BlockOptions) -> CheckResult:
@@ -341,18 +400,30 @@ def check_conv_biases(analysis: Analysis, options: BlockOptions) -> CheckResult:
     biased = [n for n in analysis.nodes if n.kind == "conv" and n.op.use_bias]
     unbiased = [n for n in analysis.nodes if n.kind == "conv" and not n.op.use_bias]
     count = sum(n.op.bias.shape[0] for n in biased)
-    where = sorted({region.get(n.index, "?") for n in (biased if not options.conv_bias else unbiased)}, key=list(region.values()).index)
+    where = sorted(
+        {region.get(n.index, "?") for n in (biased if not options.conv_bias else unbiased)},
+        key=list(region.values()).index,
+    )
     details = {"biased_convolutions": len(biased), "bias_parameters": count}
     if options.conv_bias == bool(biased) and (not options.conv_bias or not unbiased):
-        return CheckResult("conv_biases", True, f"{len(biased)} convolutions with a bias, as conv_bias={options.conv_bias}", details)
+        return CheckResult(
+            "conv_biases", True, f"{len(biased)} convolutions with a bias, as conv_bias={options.conv_bias}", details
+        )
     listed = ", ".join(where[:MAX_LISTED]) + (" ..." if len(where) > MAX_LISTED else "")
     if not options.conv_bias:
         return CheckResult(
-            "conv_biases", False,
+            "conv_biases",
+            False,
             f"{len(biased)} convolutions have a bias ({count:,} parameters; in {listed}), redundant in front of BatchNorm, "
-            "whose beta does the same; the reference has none (conv_bias=True describes Keras applications)", details,
+            "whose beta does the same; the reference has none (conv_bias=True describes Keras applications)",
+            details,
         )
-    return CheckResult("conv_biases", False, f"{len(unbiased)} convolutions have no bias (in {listed}), the reference asks conv_bias=True", details)
+    return CheckResult(
+        "conv_biases",
+        False,
+        f"{len(unbiased)} convolutions have no bias (in {listed}), the reference asks conv_bias=True",
+        details,
+    )
 
 
 def check_bn_conventions(analysis: Analysis, options: BlockOptions, explicit: set[str]) -> tuple[CheckResult, float]:
@@ -369,7 +440,12 @@ def check_bn_conventions(analysis: Analysis, options: BlockOptions, explicit: se
     region = analysis.region_of()
     bns = [n for n in analysis.nodes if n.kind == "bn"]
     if not bns:
-        return CheckResult("bn_conventions", False, "no BatchNormalization layers: a ResNet normalises after every convolution"), options.bn_epsilon
+        return (
+            CheckResult(
+                "bn_conventions", False, "no BatchNormalization layers: a ResNet normalises after every convolution"
+            ),
+            options.bn_epsilon,
+        )
     problems, notes = [], []
     epsilon = _majority(bns, "epsilon", region, "epsilon", problems)
     momentum = _majority(bns, "momentum", region, "momentum", problems)
@@ -378,9 +454,13 @@ def check_bn_conventions(analysis: Analysis, options: BlockOptions, explicit: se
     elif epsilon != options.bn_epsilon:
         known = next((who for value, who in EPSILON_CONVENTIONS.items() if abs(value - epsilon) < 1e-12), None)
         if known is None:
-            problems.append(f"BN epsilon {epsilon:g} is none of the usual conventions ({', '.join(f'{v:g} {w}' for v, w in EPSILON_CONVENTIONS.items())})")
+            problems.append(
+                f"BN epsilon {epsilon:g} is none of the usual conventions ({', '.join(f'{v:g} {w}' for v, w in EPSILON_CONVENTIONS.items())})"
+            )
         else:
-            notes.append(f"BN epsilon {epsilon:g} ({known}'s convention), not {options.bn_epsilon:g}: outputs differ slightly; compared with the model's epsilon")
+            notes.append(
+                f"BN epsilon {epsilon:g} ({known}'s convention), not {options.bn_epsilon:g}: outputs differ slightly; compared with the model's epsilon"
+            )
     low = [n for n in bns if n.op.momentum < MIN_KERAS_MOMENTUM]
     if low:
         where = sorted({region.get(n.index, "?") for n in low}, key=list(region.values()).index)
@@ -391,7 +471,9 @@ def check_bn_conventions(analysis: Analysis, options: BlockOptions, explicit: se
         )
     elif "bn_momentum" in explicit and momentum != options.bn_momentum:
         problems.append(f"BN momentum {momentum:g}, asked {options.bn_momentum:g}")
-    ok = f"BN epsilon {epsilon:g}, momentum {momentum:g} (Keras convention) in every layer" + ("; " + "; ".join(notes) if notes else "")
+    ok = f"BN epsilon {epsilon:g}, momentum {momentum:g} (Keras convention) in every layer" + (
+        "; " + "; ".join(notes) if notes else ""
+    )
     check = result("bn_conventions", problems, ok, epsilon=epsilon, momentum=momentum, notes=notes)
     # An epsilon asked for explicitly is what the outputs must match; otherwise the
     # model's own (most common) one, so that a convention alone does not fail twice.
@@ -403,7 +485,9 @@ def _majority(bns, attribute: str, region: dict, label: str, problems: list) -> 
     common = values.most_common(1)[0][0]
     odd = [n for n in bns if float(getattr(n.op, attribute)) != common]
     for node in odd[:MAX_LISTED]:
-        problems.append(f"{region.get(node.index, '?')}: {node.name} has BN {label} {getattr(node.op, attribute):g}, the other {len(bns) - len(odd)} BN layers {common:g}")
+        problems.append(
+            f"{region.get(node.index, '?')}: {node.name} has BN {label} {getattr(node.op, attribute):g}, the other {len(bns) - len(odd)} BN layers {common:g}"
+        )
     return common
 
 
@@ -415,10 +499,22 @@ def check_flops(macs: int | None, plan: parameters.Plan) -> CheckResult:
     paper = f"; at 224 px this architecture has {at224 / 1e9:.3f} G, Table 1 says {table} G" if table else ""
     details = {"found": macs, "expected": plan.macs, "at_224": at224, "table1_gflops": table}
     if macs is None:
-        return CheckResult("flops", True, f"not measured: the model's input size is variable (expected {plan.macs / 1e9:.3f} G at {plan.input_shape[0]} px){paper}", details)
+        return CheckResult(
+            "flops",
+            True,
+            f"not measured: the model's input size is variable (expected {plan.macs / 1e9:.3f} G at {plan.input_shape[0]} px){paper}",
+            details,
+        )
     problems = []
     if macs != plan.macs:
-        problems.append(f"{macs / 1e9:.4f} G multiply-adds at {plan.input_shape[0]}x{plan.input_shape[1]}, expected {plan.macs / 1e9:.4f} G ({convention})")
+        problems.append(
+            f"{macs / 1e9:.4f} G multiply-adds at {plan.input_shape[0]}x{plan.input_shape[1]}, expected {plan.macs / 1e9:.4f} G ({convention})"
+        )
     if table and not parameters.within_table1(at224, table):
         problems.append(f"at 224 px the spec gives {at224 / 1e9:.3f} G, Table 1 {table} G")
-    return result("flops", problems, f"{macs / 1e9:.4f} G at {plan.input_shape[0]}x{plan.input_shape[1]} as expected ({convention}){paper}", **details)
+    return result(
+        "flops",
+        problems,
+        f"{macs / 1e9:.4f} G at {plan.input_shape[0]}x{plan.input_shape[1]} as expected ({convention}){paper}",
+        **details,
+    )

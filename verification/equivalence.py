@@ -92,7 +92,9 @@ def match_layers(user: Analysis, reference: Analysis, block_pairs) -> list[Pair]
     covered = {id(p.user.op) for p in pairs}
     stray = [n for n in user.nodes if getattr(n.op, "weights", None) and n.kind != "input" and id(n.op) not in covered]
     if stray:
-        raise TransferError(f"layer {stray[0].name} ({type(stray[0].op).__name__}) has weights the reference has no place for")
+        raise TransferError(
+            f"layer {stray[0].name} ({type(stray[0].op).__name__}) has weights the reference has no place for"
+        )
     return sorted(pairs, key=lambda p: p.user.index)
 
 
@@ -163,7 +165,12 @@ def float64_copy(view: keras.Model, input_shape: tuple) -> tuple[keras.Model, li
 def _transfer(pair: Pair, target) -> None:
     source = pair.reference.op
     if pair.user.kind == "bn":
-        values = {"gamma": source.gamma, "beta": source.beta, "moving_mean": source.moving_mean, "moving_variance": source.moving_variance}
+        values = {
+            "gamma": source.gamma,
+            "beta": source.beta,
+            "moving_mean": source.moving_mean,
+            "moving_variance": source.moving_variance,
+        }
         for name, value in values.items():
             if getattr(target, name, None) is not None and value is not None:
                 getattr(target, name).assign(value)
@@ -173,7 +180,9 @@ def _transfer(pair: Pair, target) -> None:
         target.bias.assign(source.bias if source.use_bias else np.zeros(target.bias.shape))
 
 
-def compare(view: keras.Model, user: Analysis, reference: keras.Model, ref_analysis: Analysis, block_pairs, *, seed: int = 0) -> CheckResult:
+def compare(
+    view: keras.Model, user: Analysis, reference: keras.Model, ref_analysis: Analysis, block_pairs, *, seed: int = 0
+) -> CheckResult:
     """Runs both models on the same images with the same weights and compares.
 
     Args:
@@ -211,21 +220,43 @@ def compare(view: keras.Model, user: Analysis, reference: keras.Model, ref_analy
     images = np.random.default_rng(seed + 1).normal(size=(BATCH, *reference.input_shape[1:]))
     # One pass per model: every matched layer's output, then the model's output.
     mine = keras.Model(copy.input, [tensor_of[p.user.index] for p in pairs] + [copy.output])(images, training=False)
-    theirs = keras.Model(reference.input, [p.reference.tensor for p in pairs] + [reference.output])(images, training=False)
+    theirs = keras.Model(reference.input, [p.reference.tensor for p in pairs] + [reference.output])(
+        images, training=False
+    )
     logits = _difference(keras.ops.convert_to_numpy(mine[-1]), keras.ops.convert_to_numpy(theirs[-1]))
-    details = {"compared_layers": len(pairs), "output_relative_difference": logits, "tolerance": RELATIVE_TOLERANCE,
-               "dtype": "float64", "mode": "inference", "input_shape": tuple(reference.input_shape[1:])}
+    details = {
+        "compared_layers": len(pairs),
+        "output_relative_difference": logits,
+        "tolerance": RELATIVE_TOLERANCE,
+        "dtype": "float64",
+        "mode": "inference",
+        "input_shape": tuple(reference.input_shape[1:]),
+    }
     for pair, a, b in zip(pairs, mine, theirs):
         a, b = keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)
         diff = _difference(a, b)
         if diff is None or diff > RELATIVE_TOLERANCE:
-            what = f"output {a.shape[1:]}, reference {b.shape[1:]}" if diff is None else f"relative difference {diff:.2e}"
+            what = (
+                f"output {a.shape[1:]}, reference {b.shape[1:]}" if diff is None else f"relative difference {diff:.2e}"
+            )
             details.update(first_difference=pair.user.name, where=pair.where)
             output = "different shapes" if logits is None else f"{logits:.2e}"
-            return CheckResult(name, False, f"first difference at {pair.user.name} ({pair.where}): {what}; model outputs differ by {output}", details)
+            return CheckResult(
+                name,
+                False,
+                f"first difference at {pair.user.name} ({pair.where}): {what}; model outputs differ by {output}",
+                details,
+            )
     if logits is None or logits > RELATIVE_TOLERANCE:
-        return CheckResult(name, False, f"outputs differ (relative {logits}) although every matched layer agrees", details)
-    return CheckResult(name, True, f"{len(pairs)} layer outputs and the model output equal the reference's in float64, inference mode (max relative difference {logits:.1e})", details)
+        return CheckResult(
+            name, False, f"outputs differ (relative {logits}) although every matched layer agrees", details
+        )
+    return CheckResult(
+        name,
+        True,
+        f"{len(pairs)} layer outputs and the model output equal the reference's in float64, inference mode (max relative difference {logits:.1e})",
+        details,
+    )
 
 
 def _difference(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -234,4 +265,3 @@ def _difference(a: np.ndarray, b: np.ndarray) -> float | None:
         return None
     scale = max(float(np.max(np.abs(b))), 1e-30) if b.size else 1.0
     return float(np.max(np.abs(a - b))) / scale if a.size else 0.0
-

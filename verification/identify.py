@@ -39,7 +39,7 @@ class Identification:
         return self.reference is not None and not self.differences
 
     def describe(self) -> str:
-        """"resnet50, v1, conv_bias=True": the architecture options that are not the
+        """ "resnet50, v1, conv_bias=True": the architecture options that are not the
         reference's defaults, after the depth and variant."""
         if self.reference is None:
             return "not a ResNet"

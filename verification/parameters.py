@@ -150,12 +150,18 @@ def plan(spec: ResNetSpec, options: BlockOptions, input_shape: tuple, num_classe
             convs = _branch(spec.block, options.variant, cin, base, s)
             cout = convs[-1][3]
             out_shape = (_down(h, s), _down(w, s), cout)
-            blocks.append(_expected_block(f"{spec.stage_names[stage]}_block{index + 1}", stage, index, (h, w, cin), out_shape, convs, options))
+            blocks.append(
+                _expected_block(
+                    f"{spec.stage_names[stage]}_block{index + 1}", stage, index, (h, w, cin), out_shape, convs, options
+                )
+            )
             h, w, cin = out_shape
     head = 2 * cin if preact else 0
     if num_classes:
         head += cin * num_classes + num_classes
-    return Plan(spec, options, tuple(input_shape), num_classes, stem_out, tuple(blocks), stem_trainable, head, stem_macs)
+    return Plan(
+        spec, options, tuple(input_shape), num_classes, stem_out, tuple(blocks), stem_trainable, head, stem_macs
+    )
 
 
 def _branch(block: str, variant: str, cin: int, width: int, stride: int) -> tuple:
@@ -190,7 +196,9 @@ def _expected_block(name, stage, index, in_shape, out_shape, convs, options: Blo
         projection_bn = 0 if options.preactivation else cout
         components["projection"] = cin * cout + (cout if options.conv_bias else 0) + 4 * projection_bn
         trainable += cin * cout + (cout if options.conv_bias else 0) + 2 * projection_bn
-    return ExpectedBlock(name, stage, index, tuple(in_shape), tuple(out_shape), tuple(convs), shortcut, components, trainable)
+    return ExpectedBlock(
+        name, stage, index, tuple(in_shape), tuple(out_shape), tuple(convs), shortcut, components, trainable
+    )
 
 
 def found_components(analysis: Analysis, block: Block) -> dict[str, int]:

@@ -57,7 +57,12 @@ class Report(CheckReport):
     def to_dict(self) -> dict:
         """The report as JSON-safe data: verdict, checks, reference, options, rows."""
         data = super().to_dict()
-        data.update(reference=self.reference, options=self.options, blocks=[dataclasses.asdict(r) for r in self.rows], notes=self.notes)
+        data.update(
+            reference=self.reference,
+            options=self.options,
+            blocks=[dataclasses.asdict(r) for r in self.rows],
+            notes=self.notes,
+        )
         return json_safe(data)
 
     def table(self) -> str:
@@ -67,9 +72,15 @@ class Report(CheckReport):
         for row in self.rows:
             mark = lambda column: " *" if column in row.differs else ""  # noqa: E731
             shapes = f"{_shape(row.in_shape)} -> {_shape(row.out_shape)}{mark('shape')}"
-            stride = row.stride + ("" if row.stride == row.expected_stride else f" ({row.expected_stride})") + mark("stride")
+            stride = (
+                row.stride + ("" if row.stride == row.expected_stride else f" ({row.expected_stride})") + mark("stride")
+            )
             params = f"{_count(row.params)} / {_count(row.expected_params)}{mark('params')}"
-            shortcut = row.shortcut + ("" if row.shortcut == row.expected_shortcut else f" ({row.expected_shortcut})") + mark("shortcut")
+            shortcut = (
+                row.shortcut
+                + ("" if row.shortcut == row.expected_shortcut else f" ({row.expected_shortcut})")
+                + mark("shortcut")
+            )
             extra = [c for c in ("layout", "padding") if c in row.differs]
             lines.append((row.block + (" *" if extra else ""), shapes, stride, params, shortcut))
         widths = [max(len(str(r[i])) for r in [header, *lines]) for i in range(len(header))]
@@ -80,7 +91,11 @@ class Report(CheckReport):
         verdict = "PASSED" if self.passed else f"FAILED ({len(self.failures)} of {len(self.checks)} checks)"
         parts = [f"{self.title}: {verdict}"]
         if self.rows:
-            parts += ["", self.table(), "('*': differs from the reference; a '*' after the block name: layer order or padding, see checks)"]
+            parts += [
+                "",
+                self.table(),
+                "('*': differs from the reference; a '*' after the block name: layer order or padding, see checks)",
+            ]
         parts += ["", "checks:", *(f"  {check}" for check in self.checks)]
         parts += [f"note: {note}" for note in self.notes]
         return "\n".join(parts)

@@ -164,7 +164,11 @@ class Analysis:
 
     def weighted(self, indices, kind: str | None = None) -> list[Node]:
         """The conv/BN/dense nodes among `indices` (only those of `kind` if given)."""
-        return [self.nodes[i] for i in indices if self.nodes[i].kind in WEIGHTED_KINDS and kind in (None, self.nodes[i].kind)]
+        return [
+            self.nodes[i]
+            for i in indices
+            if self.nodes[i].kind in WEIGHTED_KINDS and kind in (None, self.nodes[i].kind)
+        ]
 
     def region_of(self) -> dict[int, str]:
         """Node index -> "stem", "head" or the name of its block."""
@@ -233,7 +237,9 @@ def _inline(op):
     """The callable that replays `op` one level down: a nested functional model's
     graph, or a subclassed layer's `call` (its sublayers then record their own nodes)."""
     if isinstance(op, keras.Model) and getattr(op, "_nodes_by_depth", None):
-        return lambda *args, **kwargs: op._run_through_graph(args[0] if len(args) == 1 else list(args), operation_fn=lambda o: o)
+        return lambda *args, **kwargs: op._run_through_graph(
+            args[0] if len(args) == 1 else list(args), operation_fn=lambda o: o
+        )
     return op.call
 
 
@@ -259,7 +265,9 @@ def _flat_view(model, input_shape: tuple):
         if not any(_is_container(node.operation) for nodes in view._nodes_by_depth.values() for node in nodes):
             return view
         inputs = keras.Input(shape=input_shape)
-        view = keras.Model(inputs, view._run_through_graph([inputs], operation_fn=lambda op: _inline(op) if _is_container(op) else op))
+        view = keras.Model(
+            inputs, view._run_through_graph([inputs], operation_fn=lambda op: _inline(op) if _is_container(op) else op)
+        )
     raise TraceError(f"Model {model.name!r} nests layers more than {MAX_NESTING} levels deep; cannot read its graph.")
 
 
@@ -332,7 +340,9 @@ def read_nodes(view: keras.Model) -> list[Node]:
             op = node.operation
             inputs = tuple(index_of[id(t)] for t in node.input_tensors if id(t) in index_of)
             output = node.outputs[0] if node.outputs else None
-            record = Node(len(nodes), op, kind_of(op), inputs, tuple(output.shape[1:]) if output is not None else (), output)
+            record = Node(
+                len(nodes), op, kind_of(op), inputs, tuple(output.shape[1:]) if output is not None else (), output
+            )
             if record.kind == "input" or node.is_input:
                 record.kind = "input"
             for tensor in node.outputs:

@@ -27,7 +27,9 @@ def resolve_reference(reference, stem: str | None) -> ResNetSpec:
     elif isinstance(reference, (str, int)) and not isinstance(reference, bool):
         spec = resnet.get_spec(reference)
     else:
-        raise ValueError(f"reference must be a name such as 'resnet50' or a ResNetSpec; got {type(reference).__name__}.")
+        raise ValueError(
+            f"reference must be a name such as 'resnet50' or a ResNetSpec; got {type(reference).__name__}."
+        )
     if stem is not None:
         if stem not in STEMS:
             raise ValueError(f"Unknown stem {stem!r}; valid: {', '.join(map(repr, STEMS))}.")
@@ -93,8 +95,14 @@ def verify_model(
     )
     explicit = {name for name, value in (("bn_epsilon", bn_epsilon), ("bn_momentum", bn_momentum)) if value is not None}
     shape = _input_shape(model, spec, input_shape)
-    option_dict = {"variant": options.variant, "shortcut": options.shortcut, "stem": spec.stem, "padding": options.padding,
-                   "conv_bias": options.conv_bias, "bn_epsilon": options.bn_epsilon}
+    option_dict = {
+        "variant": options.variant,
+        "shortcut": options.shortcut,
+        "stem": spec.stem,
+        "padding": options.padding,
+        "conv_bias": options.conv_bias,
+        "bn_epsilon": options.bn_epsilon,
+    }
     title = f"{model.name} vs {spec.name} ({options.variant}, shortcut {options.shortcut}, {spec.stem} stem, {options.padding} padding, conv_bias={options.conv_bias})"
     report = Report(title, reference=spec.name, options=option_dict)
     with structure.graph_view(model, shape) as view:
@@ -133,11 +141,15 @@ def verify_model(
 def _input_shape(model, spec: ResNetSpec, input_shape) -> tuple:
     shape = tuple(input_shape) if input_shape is not None else structure.model_input_shape(model)
     if shape is None:
-        raise ValueError(f"Cannot tell the input shape of model {model.name!r}; pass input_shape=(height, width, channels).")
+        raise ValueError(
+            f"Cannot tell the input shape of model {model.name!r}; pass input_shape=(height, width, channels)."
+        )
     default = 224 if spec.stem == "imagenet" else 32
     shape = tuple(default if s is None else s for s in shape[:2]) + tuple(shape[2:])
     if len(shape) != 3 or any(not isinstance(s, int) or s < MIN_INPUT_SIZE for s in shape[:2]) or shape[2] is None:
-        raise ValueError(f"A ResNet input must be (height, width, channels) with height and width >= {MIN_INPUT_SIZE}; got {shape}.")
+        raise ValueError(
+            f"A ResNet input must be (height, width, channels) with height and width >= {MIN_INPUT_SIZE}; got {shape}."
+        )
     return shape
 
 
@@ -156,7 +168,11 @@ def _rows(analysis, pairs, marks, totals) -> list[BlockRow]:
         if found is not None:
             position = diagnose.stride_position(analysis, found)
             convs = diagnose.branch_convs(analysis, found)
-            where = f" @ conv{position} ({convs[position - 1].op.kernel_size[0]}x{convs[position - 1].op.kernel_size[0]})" if position else ""
+            where = (
+                f" @ conv{position} ({convs[position - 1].op.kernel_size[0]}x{convs[position - 1].op.kernel_size[0]})"
+                if position
+                else ""
+            )
         expected_where = ""
         if expected is not None and expected.stride_position:
             k = expected.convs[expected.stride_position - 1][0]
@@ -184,18 +200,29 @@ def _numerical(view, analysis, pairs, spec, options, epsilon, shape, head, seed)
     kwargs = {}
     if head:
         activation = keras.activations.serialize(head[-1].op.activation)
-        kwargs.update(num_classes=head[-1].op.units, classifier_activation=None if activation == "linear" else activation)
+        kwargs.update(
+            num_classes=head[-1].op.units, classifier_activation=None if activation == "linear" else activation
+        )
     else:
         kinds = analysis.kinds(analysis.head)
         kwargs.update(include_top=False, pooling="avg" if "gap" in kinds else "max" if "gmp" in kinds else None)
     try:
         reference = resnet.build_resnet(
-            spec, input_shape=equivalence.comparison_shape(shape), variant=options.variant, shortcut=options.shortcut, padding=options.padding,
-            conv_bias=options.conv_bias, bn_epsilon=epsilon, dtype="float64", **kwargs,
+            spec,
+            input_shape=equivalence.comparison_shape(shape),
+            variant=options.variant,
+            shortcut=options.shortcut,
+            padding=options.padding,
+            conv_bias=options.conv_bias,
+            bn_epsilon=epsilon,
+            dtype="float64",
+            **kwargs,
         )
         ref_analysis = structure.analyse(reference)
         by_name = {block.name: block for block in ref_analysis.blocks}
         block_pairs = [(found, by_name.get(expected.name) if expected else None) for found, expected in pairs]
         return equivalence.compare(view, analysis, reference, ref_analysis, block_pairs, seed=seed)
     except Exception as error:  # noqa: BLE001 - report, do not crash, on a model we cannot run
-        return CheckResult("numerical_equivalence", False, f"could not compare outputs: {type(error).__name__}: {error}")
+        return CheckResult(
+            "numerical_equivalence", False, f"could not compare outputs: {type(error).__name__}: {error}"
+        )
