@@ -49,13 +49,13 @@ def fail(message: str, code: int) -> None:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         fail(f"Unexpected arguments {argv[1:]}; every option is a --flag (see --helpfull).", EXIT_USAGE)
-    from resnet import training  # imports TensorFlow; flags are checked right after
+    from resnet import evaluation, training_config  # imports TensorFlow; flags are checked right after
 
-    fields = training.EvalConfig.__dataclass_fields__
-    config = training.EvalConfig(**{name: FLAGS[name].value for name in fields if FLAGS[name].value is not None})
+    fields = evaluation.EvalConfig.__dataclass_fields__
+    config = evaluation.EvalConfig(**{name: FLAGS[name].value for name in fields if FLAGS[name].value is not None})
     try:
-        record = training.evaluate(config)
-    except (training.ConfigError, FileNotFoundError) as error:  # bad flags; data neither on disk nor downloadable
+        record = evaluation.evaluate(config)
+    except (training_config.ConfigError, FileNotFoundError) as error:  # bad flags; data neither on disk nor downloadable
         fail(str(error), EXIT_USAGE)
 
     print(f"{record['model_path']} on {record['dataset']} {record['split']} ({record['examples']} examples): "

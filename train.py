@@ -103,14 +103,14 @@ def main(argv: list[str]) -> None:
         logging.set_verbosity(logging.WARNING)  # TensorFlow's export chatter, not ours
     # Importing the library imports Keras and TensorFlow (a few seconds); the flags
     # are checked right after, before any device, data or model is touched.
-    from resnet import training
+    from resnet import training, training_config
 
-    values = {name: FLAGS[name].value for name in FLAGS if name in {f for f in training.TrainConfig.__dataclass_fields__}}
+    values = {name: FLAGS[name].value for name in FLAGS if name in {f for f in training_config.TrainConfig.__dataclass_fields__}}
     explicit = {name for name in values if FLAGS[name].present}
     try:
-        config = training.config_from_values(training.apply_preset(values, explicit))
-        training.validate(config)
-    except (training.ConfigError, ValueError) as error:
+        config = training_config.config_from_values(training_config.apply_preset(values, explicit))
+        training_config.validate(config)
+    except (training_config.ConfigError, ValueError) as error:
         fail(str(error), EXIT_USAGE)
 
     try:

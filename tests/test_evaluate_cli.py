@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import resnet
-from resnet import data, training
+from resnet import data, evaluation, training_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,7 +35,7 @@ def expected_figures(model):
 
 def test_evaluate_reports_accuracy_per_class_and_confusion(saved_model, tmp_path):
     model, path = saved_model
-    record = training.evaluate(training.EvalConfig(model_path=str(path), dataset="synthetic", batch_size=64,
+    record = evaluation.evaluate(evaluation.EvalConfig(model_path=str(path), dataset="synthetic", batch_size=64,
                                                    output_dir=str(tmp_path / "eval")))
     labels, predictions = expected_figures(model)
     assert record["examples"] == len(labels) == 256
@@ -59,7 +59,7 @@ def test_savedmodel_and_model_dir_give_the_same_figures(saved_model, tmp_path):
     keras.models.clone_model(model).save(run / "checkpoints" / "epoch-0002.keras")  # an older, different model
     model.save(run / "checkpoints" / "epoch-0010.keras")  # the newest by epoch, not by name order
     figures = [
-        training.evaluate(training.EvalConfig(model_path=str(p), dataset="synthetic", output_dir=str(tmp_path / f"e{i}")))
+        evaluation.evaluate(evaluation.EvalConfig(model_path=str(p), dataset="synthetic", output_dir=str(tmp_path / f"e{i}")))
         for i, p in enumerate([path, tmp_path / "saved", run])
     ]
     assert figures[1]["model_format"] == "saved_model"
@@ -71,16 +71,16 @@ def test_savedmodel_and_model_dir_give_the_same_figures(saved_model, tmp_path):
 
 def test_evaluate_rejects_what_it_cannot_use(saved_model, tmp_path):
     _, path = saved_model
-    with pytest.raises(training.ConfigError, match="is not a .keras file, a SavedModel directory, or a model_dir"):
-        training.validate_eval(training.EvalConfig(model_path=str(tmp_path / "nothing")))
-    with pytest.raises(training.ConfigError, match="--split=validation needs --validation_size > 0"):
-        training.validate_eval(training.EvalConfig(model_path=str(path), dataset="synthetic", split="validation"))
-    with pytest.raises(training.ConfigError, match="Unknown --split 'dev'; valid: test, validation, train."):
-        training.validate_eval(training.EvalConfig(model_path=str(path), dataset="synthetic", split="dev"))
+    with pytest.raises(training_config.ConfigError, match="is not a .keras file, a SavedModel directory, or a model_dir"):
+        evaluation.validate_eval(evaluation.EvalConfig(model_path=str(tmp_path / "nothing")))
+    with pytest.raises(training_config.ConfigError, match="--split=validation needs --validation_size > 0"):
+        evaluation.validate_eval(evaluation.EvalConfig(model_path=str(path), dataset="synthetic", split="validation"))
+    with pytest.raises(training_config.ConfigError, match="Unknown --split 'dev'; valid: test, validation, train."):
+        evaluation.validate_eval(evaluation.EvalConfig(model_path=str(path), dataset="synthetic", split="dev"))
     keras.utils.set_random_seed(0)
     resnet.build_resnet("resnet8", num_classes=5).save(tmp_path / "five.keras")
-    with pytest.raises(training.ConfigError, match="The model has 5 outputs but synthetic has 10 classes."):
-        training.evaluate(training.EvalConfig(model_path=str(tmp_path / "five.keras"), dataset="synthetic"))
+    with pytest.raises(training_config.ConfigError, match="The model has 5 outputs but synthetic has 10 classes."):
+        evaluation.evaluate(evaluation.EvalConfig(model_path=str(tmp_path / "five.keras"), dataset="synthetic"))
 
 
 def test_cli_gate_exit_codes_and_junit(saved_model, tmp_path):

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from resnet import training
+from resnet import training_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -23,7 +23,7 @@ def run_train(*args, env=None, timeout=300):
 def test_helpfull_documents_every_flag():
     result = run_train("--helpfull")  # absl exits 1 after printing help
     assert "Train a reference ResNet" in result.stdout
-    for field in dataclasses.fields(training.TrainConfig):
+    for field in dataclasses.fields(training_config.TrainConfig):
         assert f"--{field.name}:" in result.stdout or f"--[no]{field.name}:" in result.stdout, field.name
 
 
@@ -37,7 +37,7 @@ def test_bad_flag_exits_2_with_one_line_before_anything_starts(tmp_path):
 
 
 def valid(**changes):
-    return dataclasses.replace(training.TrainConfig(dataset="synthetic"), **changes)
+    return dataclasses.replace(training_config.TrainConfig(dataset="synthetic"), **changes)
 
 
 @pytest.mark.parametrize(
@@ -69,55 +69,55 @@ def valid(**changes):
 )
 def test_validate_names_the_flag_and_what_is_valid(changes, expected, monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    with pytest.raises(training.ConfigError) as error:
-        training.validate(valid(**changes))
+    with pytest.raises(training_config.ConfigError) as error:
+        training_config.validate(valid(**changes))
     assert expected in str(error.value)
     assert "\n" not in str(error.value)
 
 
 def test_valid_configurations_pass(monkeypatch):
-    training.validate(valid())
-    training.validate(valid(strategy="mirrored", cpu_replicas=2, batch_size=64, steps=10, lr_boundaries=(5,)))
+    training_config.validate(valid())
+    training_config.validate(valid(strategy="mirrored", cpu_replicas=2, batch_size=64, steps=10, lr_boundaries=(5,)))
     monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["localhost:1", "localhost:2"]}, "task": {"type": "worker", "index": 0}}')
-    training.validate(valid(strategy="multi_worker", batch_size=64))
-    with pytest.raises(training.ConfigError, match="divisible by the 2 replicas of --strategy=multi_worker"):
-        training.validate(valid(strategy="multi_worker", batch_size=63))
+    training_config.validate(valid(strategy="multi_worker", batch_size=64))
+    with pytest.raises(training_config.ConfigError, match="divisible by the 2 replicas of --strategy=multi_worker"):
+        training_config.validate(valid(strategy="multi_worker", batch_size=63))
 
 
 def test_presets_are_valid_configurations(tmp_path):
-    for name in training.PRESETS:
-        values = training.apply_preset({**training.TrainConfig().to_dict(), "preset": name}, explicit=set())
-        config = training.config_from_values(values)
+    for name in training_config.PRESETS:
+        values = training_config.apply_preset({**training_config.TrainConfig().to_dict(), "preset": name}, explicit=set())
+        config = training_config.config_from_values(values)
         assert config.preset == name
-        training.validate(config)  # cifar10's facts need no data on disk
+        training_config.validate(config)  # cifar10's facts need no data on disk
 
 
 def test_paper_presets_follow_section_4_2():
-    paper = training.PRESETS["paper_resnet56"]
+    paper = training_config.PRESETS["paper_resnet56"]
     assert paper["model"] == "resnet56" and paper["dataset"] == "cifar10" and paper["shortcut"] == "A"
     assert (paper["batch_size"], paper["learning_rate"], paper["momentum"], paper["weight_decay"]) == (128, 0.1, 0.9, 1e-4)
     assert (paper["steps"], paper["lr_boundaries"], paper["lr_schedule"]) == (64000, (32000, 48000), "step")
     assert "warmup_steps" not in paper
-    assert (training.PRESETS["paper_resnet110"]["warmup_steps"], training.PRESETS["paper_resnet110"]["warmup_learning_rate"]) == (400, 0.01)
-    assert training.PRESETS["resnet18_cifar"]["model"] == "resnet18" and training.PRESETS["resnet18_cifar"]["stem"] == "cifar"
-    nightly = training.PRESETS["nightly"]
+    assert (training_config.PRESETS["paper_resnet110"]["warmup_steps"], training_config.PRESETS["paper_resnet110"]["warmup_learning_rate"]) == (400, 0.01)
+    assert training_config.PRESETS["resnet18_cifar"]["model"] == "resnet18" and training_config.PRESETS["resnet18_cifar"]["stem"] == "cifar"
+    nightly = training_config.PRESETS["nightly"]
     assert nightly["dataset"] == "cifar10" and nightly["min_accuracy"] > 0 and nightly["deterministic"]
 
 
 def test_explicit_flags_override_the_preset():
-    defaults = training.TrainConfig().to_dict()
-    merged = training.apply_preset({**defaults, "preset": "paper_resnet20", "batch_size": 64}, explicit={"batch_size"})
+    defaults = training_config.TrainConfig().to_dict()
+    merged = training_config.apply_preset({**defaults, "preset": "paper_resnet20", "batch_size": 64}, explicit={"batch_size"})
     assert merged["batch_size"] == 64 and merged["learning_rate"] == 0.1 and merged["steps"] == 64000
     # --epochs given explicitly replaces the preset's --steps.
-    merged = training.apply_preset({**defaults, "preset": "paper_resnet20", "epochs": 3}, explicit={"epochs"})
+    merged = training_config.apply_preset({**defaults, "preset": "paper_resnet20", "epochs": 3}, explicit={"epochs"})
     assert merged["epochs"] == 3 and merged["steps"] is None
-    merged = training.apply_preset({**defaults, "preset": "smoke", "steps": 7}, explicit={"steps"})
+    merged = training_config.apply_preset({**defaults, "preset": "smoke", "steps": 7}, explicit={"steps"})
     assert merged["steps"] == 7 and merged["epochs"] is None
-    with pytest.raises(training.ConfigError, match="Unknown preset"):
-        training.apply_preset({**defaults, "preset": "nope"}, explicit=set())
+    with pytest.raises(training_config.ConfigError, match="Unknown preset"):
+        training_config.apply_preset({**defaults, "preset": "nope"}, explicit=set())
 
 
 def test_lr_boundaries_flag_must_be_integers():
-    with pytest.raises(training.ConfigError, match="--lr_boundaries must be a comma-separated list"):
-        training.config_from_values({"lr_boundaries": ["32k"]})
-    assert training.config_from_values({"lr_boundaries": ["3", "5"]}).lr_boundaries == (3, 5)
+    with pytest.raises(training_config.ConfigError, match="--lr_boundaries must be a comma-separated list"):
+        training_config.config_from_values({"lr_boundaries": ["32k"]})
+    assert training_config.config_from_values({"lr_boundaries": ["3", "5"]}).lr_boundaries == (3, 5)

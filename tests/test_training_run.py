@@ -11,14 +11,14 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
-from resnet import results, training
+from resnet import results, training, training_config
 
 
 def tiny(tmp_path, **changes):
     # 256 synthetic examples, batches of 64: 4 steps an epoch on a ResNet-8.
     base = dict(model="resnet8", dataset="synthetic", train_examples=256, batch_size=64, epochs=2,
                 model_dir=str(tmp_path / "run"), progress=False, lr_schedule="cosine", learning_rate=0.05)
-    return training.TrainConfig(**(base | changes))
+    return training_config.TrainConfig(**(base | changes))
 
 
 def tensorboard_tags(log_dir):
@@ -84,7 +84,7 @@ def test_nan_loss_stops_with_a_clear_error(tmp_path):
 
 def test_weight_decay_is_an_l2_loss_on_kernels_only():
     info = type("Info", (), {"num_classes": 10, "image_shape": (32, 32, 3)})()
-    model = training.build_model(training.TrainConfig(model="resnet8", weight_decay=1e-4), info)
+    model = training.build_model(training_config.TrainConfig(model="resnet8", weight_decay=1e-4), info)
     kernels = [w for w in model.trainable_weights if w.path.endswith("kernel")]
     others = [w for w in model.trainable_weights if not w.path.endswith("kernel")]
     assert len(model.losses) == len(kernels) and any("gamma" in w.path for w in others)
@@ -100,15 +100,15 @@ def test_weight_decay_is_an_l2_loss_on_kernels_only():
             np.testing.assert_allclose(grad.numpy(), 1e-4 * weight.numpy(), rtol=1e-5, atol=1e-12)
         else:
             assert grad is None or not np.any(grad.numpy())
-    assert training.build_model(training.TrainConfig(model="resnet8", weight_decay=0.0), info).losses == []
+    assert training.build_model(training_config.TrainConfig(model="resnet8", weight_decay=0.0), info).losses == []
 
 
 def test_preflight_refuses_a_model_that_is_not_the_configured_one():
     from resnet import data
 
-    config = training.TrainConfig(model="resnet8", dataset="synthetic", batch_size=64)
+    config = training_config.TrainConfig(model="resnet8", dataset="synthetic", batch_size=64)
     info = data.dataset_info("synthetic")
-    wrong = training.build_model(training.TrainConfig(model="resnet8", shortcut="B"), info)  # config says A
+    wrong = training.build_model(training_config.TrainConfig(model="resnet8", shortcut="B"), info)  # config says A
     batches = data.make_dataset("synthetic", "train", batch_size=64, training=True)
     with pytest.raises(training.PreflightError, match="Preflight verification failed; training not started") as error:
         training.preflight(wrong, config, batches, info)
@@ -132,7 +132,7 @@ def test_mixed_precision_and_label_smoothing_train(tmp_path):
 def test_mixed_float16_gets_loss_scaling():
     keras.config.set_dtype_policy("mixed_float16")
     info = type("Info", (), {"num_classes": 10, "image_shape": (32, 32, 3)})()
-    config = training.TrainConfig(model="resnet8", mixed_precision="mixed_float16")
+    config = training_config.TrainConfig(model="resnet8", mixed_precision="mixed_float16")
     model = training.build_model(config, info)
     training.compile_model(model, config, total=10)
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
@@ -151,14 +151,14 @@ def test_nightly_preset_runs_offline_on_a_real_format_cifar_archive(tmp_path, mo
     data_dir = str(tmp_path / "tfds")
     archive = write_cifar10_archive(data.cifar10.manual_dir(data_dir), 20)
     monkeypatch.setattr(tfds.image_classification.Cifar10, "url_infos", {data.cifar10.URL: compute_url_info(archive)})
-    defaults = training.TrainConfig().to_dict()
+    defaults = training_config.TrainConfig().to_dict()
     explicit = dict(preset="nightly", data_dir=data_dir, steps=6, lr_boundaries=["3", "5"], batch_size=20,
                     preflight=False, export=False, progress=False, model_dir=str(tmp_path / "nightly"),
                     junit_xml=str(tmp_path / "nightly.xml"))
-    config = training.config_from_values(training.apply_preset({**defaults, **explicit}, explicit))
+    config = training_config.config_from_values(training_config.apply_preset({**defaults, **explicit}, explicit))
     assert (config.dataset, config.model, config.seed, config.deterministic) == ("cifar10", "resnet20", 1234, True)
-    assert config.min_accuracy == training.PRESETS["nightly"]["min_accuracy"]
-    training.validate(config)
+    assert config.min_accuracy == training_config.PRESETS["nightly"]["min_accuracy"]
+    training_config.validate(config)
     record = training.train(config)
     assert record["steps"] == 6 and record["epochs"] == 2  # 5 steps an epoch; stopped at --steps
     assert record["dataset"] == "cifar10" and not record["passed"]  # 6 steps cannot reach the nightly threshold
