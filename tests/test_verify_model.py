@@ -175,7 +175,7 @@ def test_zoo_bug_is_caught_and_its_block_named(bug):
 
 @pytest.mark.parametrize(
     "name",
-    ["relu_before_add", "tf_same_padding", "v1_stride_in_v15", "keras_default_epsilon", "shortcut_after_first_conv"],
+    ["relu_before_add", "tf_same_padding", "v1_stride_in_v15", "shortcut_after_first_conv"],
 )
 def test_numerical_comparison_alone_finds_structural_bugs(name):
     bug = next(b for b in ZOO if b.name == name)
@@ -196,6 +196,14 @@ def test_report_table_json_and_text():
     assert [b["block"] for b in data["blocks"]] == ["conv2_block1", "conv2_block2", "conv3_block1", "conv3_block2"]
     assert data["blocks"][2]["differs"] == ["stride"]
     assert {c["name"] for c in data["checks"]} >= {"strides", "block_parameters", "flops", "numerical_equivalence"}
+
+
+def test_wrong_family_and_variant_are_said_in_plain_words():
+    v2 = verification.verify_model(resnet.cifar_resnet(8, variant="v2"), "resnet8", numerical=False)
+    assert "conv2_block1: a pre-activation (v2) block" in v2.get("activations").message
+    bottleneck = verification.verify_model(resnet.build_resnet(TINY_BOTTLENECK), "resnet8", numerical=False)
+    message = bottleneck.get("residual_blocks").message
+    assert message.startswith("blocks have 3 convolutions in their branch (bottleneck), resnet8 has 2 (basic blocks)")
 
 
 def test_numerical_can_be_turned_off():

@@ -98,8 +98,18 @@ def check_blocks_found(analysis: Analysis, plan: parameters.Plan, model_name: st
         if f != e:
             label = names[stage] if stage < len(names) else f"stage {stage + 1}"
             problems.append(f"{label} has {f} blocks, expected {e}")
-    if problems:
+    per_block = len(plan.blocks[0].convs)
+    typical = Counter(len(branch_convs(analysis, b)) for b in analysis.blocks).most_common(1)[0][0]
+    if typical != per_block:
+        words = {2: "basic", 3: "bottleneck"}
+        problems.insert(
+            0,
+            f"blocks have {typical} convolutions in their branch ({words.get(typical, 'neither basic nor bottleneck')}), "
+            f"{plan.spec.name} has {per_block} ({plan.spec.block} blocks)",
+        )
+    elif problems:
         problems[:0] = _missing_additions(analysis, plan)
+    if problems:
         problems.append(f"blocks per stage {found}, expected {expected} for {plan.spec.name}")
     return result(
         "residual_blocks",
@@ -115,7 +125,7 @@ def _missing_additions(analysis: Analysis, plan: parameters.Plan) -> list[str]:
     problems, cursor = [], 0
     per_block = len(plan.blocks[0].convs)
     for block in analysis.blocks:
-        span = max(1, round(len(branch_convs(analysis, block)) / per_block))
+        span = max(1, len(branch_convs(analysis, block)) // per_block)
         for missing in plan.blocks[cursor : cursor + span - 1]:
             problems.append(
                 f"{missing.name}: no residual addition (its convolutions run straight into the next block: a plain, non-residual block)"
@@ -162,7 +172,12 @@ def check_strides(analysis: Analysis, pairs, plan: parameters.Plan, marks: dict)
         if found.stride != expected.stride:
             problems.append(f"{found.name}: stride {found.stride}, expected {expected.stride}")
             _mark(marks, found.name, "stride")
-        elif position != expected.stride_position and position is not None and expected.stride_position is not None:
+        elif (
+            position != expected.stride_position
+            and position is not None
+            and expected.stride_position is not None
+            and len(convs) == len(expected.convs)
+        ):
             kernel = convs[position - 1].op.kernel_size[0]
             want = expected.convs[expected.stride_position - 1][0]
             words = _placement(block_type, position)
@@ -230,6 +245,11 @@ def check_activations(analysis: Analysis, pairs, plan: parameters.Plan, marks: d
             skipped = analysis.kinds(found.pre).count("conv")
             problems.append(
                 f"{found.name}: the shortcut starts after conv {skipped} of the branch instead of at the block input"
+            )
+        elif not preact and not post and branch[:1] == ["bn"]:
+            problems.append(
+                f"{found.name}: a pre-activation (v2) block (BN-ReLU before the convolutions, nothing after the "
+                f"addition); the reference is {plan.options.variant}, which normalises after each convolution"
             )
         elif not preact and not post and branch[-1:] == ["relu"] and branch[:-1] == want_branch:
             problems.append(
