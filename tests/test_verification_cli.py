@@ -22,6 +22,14 @@ def saved(tmp_path):
     return save
 
 
+def test_self_verification_prints_one_line_per_model(tmp_path, capsys):
+    out = tmp_path / "all.json"
+    assert main(["--references=resnet8", f"--json={out}"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("resnet")]
+    assert [line.split()[:2] for line in lines] == [["resnet8", "PASS"]]
+    assert json.loads(out.read_text())["models"][0]["passed"] is True
+
+
 def test_passing_model_exits_0_and_writes_json(saved, tmp_path, capsys):
     path = saved(resnet.cifar_resnet(8, variant="v2"))
     out = tmp_path / "report.json"
@@ -69,6 +77,7 @@ def test_a_file_that_is_not_a_model_exits_2(tmp_path, capsys):
     assert "cannot load" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_self_verification_prints_one_line_per_model_as_a_real_process(tmp_path):
     out = tmp_path / "all.json"
     proc = subprocess.run(
