@@ -12,10 +12,8 @@ Exit status: 0 when everything passes, 1 when a check fails, 2 on bad input.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -62,25 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def write_json(path: str, data) -> None:
-    """Writes `data` as JSON to `path` atomically (a temporary file, then a rename)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _verify_file(args) -> int:
     import keras
 
     import resnet  # noqa: F401 - registers the reference's custom layers for loading
     import verification
+    from resnet import results
 
     if not args.model.endswith(".keras") or not os.path.isfile(args.model):
         print(f"error: --model must be an existing .keras file; got {args.model!r}", file=sys.stderr)
@@ -121,13 +106,14 @@ def _verify_file(args) -> int:
         return 2
     print(report)
     if args.json:
-        write_json(args.json, report.to_dict())
+        results.write_json(args.json, report.to_dict())
     return 0 if report.passed else 1
 
 
 def _verify_built_in(args) -> int:
     import resnet
     import verification
+    from resnet import results
 
     names = [n.strip() for n in args.references.split(",") if n.strip()]
     try:
@@ -152,7 +138,7 @@ def _verify_built_in(args) -> int:
         failed += not report.passed
         reports.append(report.to_dict())
     if args.json:
-        write_json(args.json, {"passed": not failed, "models": reports})
+        results.write_json(args.json, {"passed": not failed, "models": reports})
     return 1 if failed else 0
 
 
