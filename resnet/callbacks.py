@@ -67,7 +67,11 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
             directory, name = os.path.split(filepath)
             suffix = ".weights.h5" if name.endswith(".weights.h5") else os.path.splitext(name)[1]
             saved = sorted(
-                (p for p in glob.glob(os.path.join(directory, f"*{suffix}")) if not os.path.basename(p).startswith(".")),
+                (
+                    p
+                    for p in glob.glob(os.path.join(directory, f"*{suffix}"))
+                    if not os.path.basename(p).startswith(".")
+                ),
                 key=os.path.getmtime,
             )
             for old in saved[: -self.max_to_keep]:

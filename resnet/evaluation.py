@@ -94,10 +94,14 @@ def validate_eval(config: EvalConfig) -> tuple[str, str]:
     if config.data_dir is not None:
         _check(os.path.isdir(config.data_dir), f"--data_dir {config.data_dir!r} does not exist or is not a directory.")
     _check_positive_int("batch_size", config.batch_size)
-    _check(isinstance(config.validation_size, int) and config.validation_size >= 0,
-           f"--validation_size must be an integer >= 0; got {config.validation_size!r}.")
-    _check(config.split != "validation" or config.validation_size > 0,
-           "--split=validation needs --validation_size > 0 (the examples held out of the train split).")
+    _check(
+        isinstance(config.validation_size, int) and config.validation_size >= 0,
+        f"--validation_size must be an integer >= 0; got {config.validation_size!r}.",
+    )
+    _check(
+        config.split != "validation" or config.validation_size > 0,
+        "--split=validation needs --validation_size > 0 (the examples held out of the train split).",
+    )
     _check(0 <= config.min_accuracy <= 1, f"--min_accuracy must be in [0, 1]; got {config.min_accuracy!r}.")
     _check(0 <= config.max_drop <= 1, f"--max_drop must be in [0, 1]; got {config.max_drop!r}.")
     if config.baseline is not None:
@@ -141,10 +145,18 @@ def evaluate(config: EvalConfig) -> dict:
 
     info = data.dataset_info(config.dataset, data_dir=config.data_dir)
     predict, outputs = load_predictor(path, kind)
-    _check(outputs in (None, info.num_classes),
-           f"The model has {outputs} outputs but {config.dataset} has {info.num_classes} classes.")
-    dataset = data.make_dataset(config.dataset, config.split, batch_size=config.batch_size, training=False,
-                                data_dir=config.data_dir, validation_size=config.validation_size)
+    _check(
+        outputs in (None, info.num_classes),
+        f"The model has {outputs} outputs but {config.dataset} has {info.num_classes} classes.",
+    )
+    dataset = data.make_dataset(
+        config.dataset,
+        config.split,
+        batch_size=config.batch_size,
+        training=False,
+        data_dir=config.data_dir,
+        validation_size=config.validation_size,
+    )
     labels, predictions, losses = [], [], []
     for images, batch_labels in dataset:
         logits = tf.cast(predict(images), tf.float32)

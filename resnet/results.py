@@ -108,7 +108,9 @@ def accuracy_gate(accuracy: float, min_accuracy: float) -> GateResult:
     )
 
 
-def baseline_gate(accuracy: float, baseline: Mapping[str, Any], max_drop: float, *, source: str = "baseline") -> GateResult:
+def baseline_gate(
+    accuracy: float, baseline: Mapping[str, Any], max_drop: float, *, source: str = "baseline"
+) -> GateResult:
     """Passes unless accuracy fell more than `max_drop` below a baseline's.
 
     Args:
@@ -129,7 +131,9 @@ def baseline_gate(accuracy: float, baseline: Mapping[str, Any], max_drop: float,
     )
 
 
-def junit_xml(gates: Iterable[GateResult], *, suite: str, time_s: float = 0.0, properties: Mapping[str, Any] | None = None) -> bytes:
+def junit_xml(
+    gates: Iterable[GateResult], *, suite: str, time_s: float = 0.0, properties: Mapping[str, Any] | None = None
+) -> bytes:
     """A JUnit XML report with one test case per gate, as CI systems display them.
 
     Args:
@@ -195,7 +199,9 @@ def format_confusion(matrix: np.ndarray, class_names: Sequence[str] = ()) -> str
     accuracy = per_class_accuracy(matrix)
     lines = ["true \\ predicted".ljust(width + 2) + "".join(n[:width].rjust(width + 1) for n in names) + "  accuracy"]
     for name, row, acc in zip(names, matrix, accuracy):
-        lines.append(name[:width].ljust(width + 2) + "".join(str(int(c)).rjust(width + 1) for c in row) + f"  {acc:8.4f}")
+        lines.append(
+            name[:width].ljust(width + 2) + "".join(str(int(c)).rjust(width + 1) for c in row) + f"  {acc:8.4f}"
+        )
     return "\n".join(lines)
 
 

@@ -50,7 +50,9 @@ def validate_schedule(
     if not 0 < decay_factor <= 1:
         raise ValueError(f"The learning-rate decay factor must be in (0, 1]; got {decay_factor!r}.")
     if not 0 <= warmup_steps < total_steps:
-        raise ValueError(f"Warm-up steps must be in [0, {total_steps}) (the number of training steps); got {warmup_steps}.")
+        raise ValueError(
+            f"Warm-up steps must be in [0, {total_steps}) (the number of training steps); got {warmup_steps}."
+        )
     if warmup_learning_rate is not None and not warmup_learning_rate > 0:
         raise ValueError(f"The warm-up learning rate must be > 0; got {warmup_learning_rate!r}.")
     if boundaries:

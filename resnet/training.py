@@ -162,8 +162,15 @@ def training_dataset(config: TrainConfig, strategy: tf.distribute.Strategy, info
         # divides the global batch size by the replicas itself).
         per_step = input_context.num_replicas_in_sync // input_context.num_input_pipelines if input_context else 1
         dataset = data.make_dataset(
-            config.dataset, "train", batch_size=config.batch_size, training=True, data_dir=config.data_dir, seed=config.seed,
-            validation_size=config.validation_size, input_context=input_context, num_examples=config.train_examples,
+            config.dataset,
+            "train",
+            batch_size=config.batch_size,
+            training=True,
+            data_dir=config.data_dir,
+            seed=config.seed,
+            validation_size=config.validation_size,
+            input_context=input_context,
+            num_examples=config.train_examples,
         ).repeat()
         if skip_steps:
             dataset = dataset.skip(skip_steps * per_step)
@@ -179,8 +186,13 @@ def evaluation_dataset(config: TrainConfig, info, split: str) -> tf.data.Dataset
     from resnet import data
 
     dataset = data.make_dataset(
-        config.dataset, split, batch_size=config.batch_size, training=False, data_dir=config.data_dir,
-        seed=config.seed, validation_size=config.validation_size,
+        config.dataset,
+        split,
+        batch_size=config.batch_size,
+        training=False,
+        data_dir=config.data_dir,
+        seed=config.seed,
+        validation_size=config.validation_size,
     )
     return dataset.map(_labels_for_loss(config, info.num_classes))
 
@@ -228,8 +240,14 @@ def _plain_training_batches(config: TrainConfig) -> tf.data.Dataset:
     from resnet import data
 
     dataset = data.make_dataset(
-        config.dataset, "train", batch_size=min(config.batch_size, 64), training=True, data_dir=config.data_dir,
-        seed=config.seed, validation_size=config.validation_size, num_examples=config.train_examples,
+        config.dataset,
+        "train",
+        batch_size=min(config.batch_size, 64),
+        training=True,
+        data_dir=config.data_dir,
+        seed=config.seed,
+        validation_size=config.validation_size,
+        num_examples=config.train_examples,
     )
     return dataset
 
@@ -283,7 +301,11 @@ def _work_around_keras_multi_worker(model: keras.Model, strategy: tf.distribute.
     def reduce_per_replica(values, reduce_strategy, reduction):
         if reduction in ("auto", "mean") and isinstance(reduce_strategy, tf.distribute.MultiWorkerMirroredStrategy):
             return tf.nest.map_structure(
-                lambda v: reduce_strategy.reduce("MEAN", v, axis=None) if isinstance(v, tf.distribute.DistributedValues) else v,
+                lambda v: (
+                    reduce_strategy.reduce("MEAN", v, axis=None)
+                    if isinstance(v, tf.distribute.DistributedValues)
+                    else v
+                ),
                 values,
             )
         return original(values, reduce_strategy, reduction)
@@ -368,7 +390,9 @@ def train(config: TrainConfig) -> dict:
         model = build_model(config, info)
         compile_model(model, config, total)
     if config.strategy == "multi_worker":
-        _work_around_keras_multi_worker(model, strategy, next(iter(sample.map(_labels_for_loss(config, info.num_classes)))))
+        _work_around_keras_multi_worker(
+            model, strategy, next(iter(sample.map(_labels_for_loss(config, info.num_classes))))
+        )
     if config.preflight:
         print(preflight(model, config, sample, info), flush=True)
 
@@ -381,8 +405,9 @@ def train(config: TrainConfig) -> dict:
         images, labels = next(iter(sample))
         run_callbacks += [
             keras.callbacks.TensorBoard(log_dir=log_dir, histogram_freq=1, write_graph=True, update_freq="epoch"),
-            callbacks.InputImages(log_dir, images, mean=info.mean, std=info.std,
-                                  png_path=os.path.join(model_dir, "input_images.png")),
+            callbacks.InputImages(
+                log_dir, images, mean=info.mean, std=info.std, png_path=os.path.join(model_dir, "input_images.png")
+            ),
             callbacks.StageGradientNorms(log_dir, images, labels, _GradientNormProbe(model)),
             callbacks.AtomicModelCheckpoint(os.path.join(model_dir, "checkpoints", "epoch-{epoch:04d}.keras")),
         ]
@@ -458,8 +483,11 @@ def finalize(record: dict, config, model_dir: str, *, write: bool, suite: str) -
     """
     gates = [results.accuracy_gate(record["test_accuracy"], config.min_accuracy)]
     if config.baseline:
-        gates.append(results.baseline_gate(record["test_accuracy"], results.read_results(config.baseline),
-                                           config.max_drop, source=config.baseline))
+        gates.append(
+            results.baseline_gate(
+                record["test_accuracy"], results.read_results(config.baseline), config.max_drop, source=config.baseline
+            )
+        )
     record["gates"] = [dataclasses.asdict(gate) for gate in gates]
     record["passed"] = all(gate.passed for gate in gates)
     if not write:
@@ -467,7 +495,13 @@ def finalize(record: dict, config, model_dir: str, *, write: bool, suite: str) -
     results.write_json(os.path.join(model_dir, results.RESULTS_FILE), record)
     if config.junit_xml:
         results.write_junit_xml(
-            config.junit_xml, gates, suite=suite, time_s=record.get("wall_time_s") or 0.0,
-            properties={"model": record["model"], "dataset": record["dataset"],
-                        "test_accuracy": f"{record['test_accuracy']:.4f}"},
+            config.junit_xml,
+            gates,
+            suite=suite,
+            time_s=record.get("wall_time_s") or 0.0,
+            properties={
+                "model": record["model"],
+                "dataset": record["dataset"],
+                "test_accuracy": f"{record['test_accuracy']:.4f}",
+            },
         )

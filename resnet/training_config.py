@@ -27,7 +27,6 @@ class ConfigError(ValueError):
     """A flag value (or combination) that cannot make a run; the message is one line."""
 
 
-
 @dataclasses.dataclass
 class TrainConfig:
     """Everything that defines a training run; train.py has one flag per field.
@@ -176,7 +175,9 @@ def config_from_values(values: Mapping[str, Any]) -> TrainConfig:
             try:
                 value = tuple(int(v) for v in value or ())
             except (TypeError, ValueError):
-                raise ConfigError(f"--lr_boundaries must be a comma-separated list of step numbers; got {value!r}.") from None
+                raise ConfigError(
+                    f"--lr_boundaries must be a comma-separated list of step numbers; got {value!r}."
+                ) from None
         kwargs[key] = value
     return TrainConfig(**kwargs)
 
@@ -234,7 +235,10 @@ def validate(config: TrainConfig) -> None:
     """
     from resnet import data  # data's module-level work is cheap: names and constants
 
-    _check(config.preset is None or config.preset in PRESETS, f"Unknown --preset {config.preset!r}; valid: {', '.join(PRESETS)}.")
+    _check(
+        config.preset is None or config.preset in PRESETS,
+        f"Unknown --preset {config.preset!r}; valid: {', '.join(PRESETS)}.",
+    )
     try:
         specs.get_spec(config.model)
     except ValueError as error:
@@ -256,10 +260,14 @@ def validate(config: TrainConfig) -> None:
         if getattr(config, name) is not None:
             _check_positive_int(name, getattr(config, name))
     _check(config.epochs is None or config.steps is None, "Give --epochs or --steps, not both.")
-    _check(isinstance(config.validation_size, int) and config.validation_size >= 0,
-           f"--validation_size must be an integer >= 0; got {config.validation_size!r}.")
-    _check(isinstance(config.cpu_replicas, int) and config.cpu_replicas >= 0,
-           f"--cpu_replicas must be an integer >= 0; got {config.cpu_replicas!r}.")
+    _check(
+        isinstance(config.validation_size, int) and config.validation_size >= 0,
+        f"--validation_size must be an integer >= 0; got {config.validation_size!r}.",
+    )
+    _check(
+        isinstance(config.cpu_replicas, int) and config.cpu_replicas >= 0,
+        f"--cpu_replicas must be an integer >= 0; got {config.cpu_replicas!r}.",
+    )
     _check(isinstance(config.seed, int) and config.seed >= 0, f"--seed must be an integer >= 0; got {config.seed!r}.")
     _check(config.weight_decay >= 0, f"--weight_decay must be >= 0; got {config.weight_decay!r}.")
     _check(0 <= config.momentum < 1, f"--momentum must be in [0, 1); got {config.momentum!r}.")
@@ -273,21 +281,29 @@ def validate(config: TrainConfig) -> None:
             raise ConfigError(f"--baseline: {error}") from None
     if config.strategy == "multi_worker":
         cluster = _tf_config().get("cluster", {})
-        _check(bool(cluster.get("worker") or cluster.get("chief")),
-               "--strategy=multi_worker needs TF_CONFIG with a cluster of workers, e.g. "
-               '{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}}.')
+        _check(
+            bool(cluster.get("worker") or cluster.get("chief")),
+            "--strategy=multi_worker needs TF_CONFIG with a cluster of workers, e.g. "
+            '{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}}.',
+        )
     if config.cpu_replicas > 1:
-        _check(config.strategy == "mirrored", f"--cpu_replicas={config.cpu_replicas} only applies to --strategy=mirrored.")
+        _check(
+            config.strategy == "mirrored", f"--cpu_replicas={config.cpu_replicas} only applies to --strategy=mirrored."
+        )
     replicas = replica_count(config)
-    _check(config.batch_size % replicas == 0,
-           f"--batch_size={config.batch_size} must be divisible by the {replicas} replicas of --strategy={config.strategy}.")
+    _check(
+        config.batch_size % replicas == 0,
+        f"--batch_size={config.batch_size} must be divisible by the {replicas} replicas of --strategy={config.strategy}.",
+    )
 
     try:
         info = data.dataset_info(config.dataset, data_dir=config.data_dir, validation_size=config.validation_size)
     except ValueError as error:
         raise ConfigError(f"--validation_size: {error}") from None
     spe = steps_per_epoch(config, train_size(config, info))
-    _check(spe >= 1, f"--batch_size={config.batch_size} is larger than the {train_size(config, info)} training examples.")
+    _check(
+        spe >= 1, f"--batch_size={config.batch_size} is larger than the {train_size(config, info)} training examples."
+    )
     try:
         schedules.validate_schedule(
             config.lr_schedule,
@@ -313,5 +329,7 @@ def _check_choice(flag: str, value, valid: Iterable) -> None:
 
 
 def _check_positive_int(flag: str, value) -> None:
-    _check(isinstance(value, int) and not isinstance(value, bool) and value >= 1,
-           f"--{flag} must be a positive integer; got {value!r}.")
+    _check(
+        isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+        f"--{flag} must be a positive integer; got {value!r}.",
+    )

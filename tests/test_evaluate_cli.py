@@ -35,8 +35,11 @@ def expected_figures(model):
 
 def test_evaluate_reports_accuracy_per_class_and_confusion(saved_model, tmp_path):
     model, path = saved_model
-    record = evaluation.evaluate(evaluation.EvalConfig(model_path=str(path), dataset="synthetic", batch_size=64,
-                                                   output_dir=str(tmp_path / "eval")))
+    record = evaluation.evaluate(
+        evaluation.EvalConfig(
+            model_path=str(path), dataset="synthetic", batch_size=64, output_dir=str(tmp_path / "eval")
+        )
+    )
     labels, predictions = expected_figures(model)
     assert record["examples"] == len(labels) == 256
     assert record["test_accuracy"] == pytest.approx(np.mean(labels == predictions))
@@ -59,7 +62,9 @@ def test_savedmodel_and_model_dir_give_the_same_figures(saved_model, tmp_path):
     keras.models.clone_model(model).save(run / "checkpoints" / "epoch-0002.keras")  # an older, different model
     model.save(run / "checkpoints" / "epoch-0010.keras")  # the newest by epoch, not by name order
     figures = [
-        evaluation.evaluate(evaluation.EvalConfig(model_path=str(p), dataset="synthetic", output_dir=str(tmp_path / f"e{i}")))
+        evaluation.evaluate(
+            evaluation.EvalConfig(model_path=str(p), dataset="synthetic", output_dir=str(tmp_path / f"e{i}"))
+        )
         for i, p in enumerate([path, tmp_path / "saved", run])
     ]
     assert figures[1]["model_format"] == "saved_model"
@@ -71,7 +76,9 @@ def test_savedmodel_and_model_dir_give_the_same_figures(saved_model, tmp_path):
 
 def test_evaluate_rejects_what_it_cannot_use(saved_model, tmp_path):
     _, path = saved_model
-    with pytest.raises(training_config.ConfigError, match="is not a .keras file, a SavedModel directory, or a model_dir"):
+    with pytest.raises(
+        training_config.ConfigError, match="is not a .keras file, a SavedModel directory, or a model_dir"
+    ):
         evaluation.validate_eval(evaluation.EvalConfig(model_path=str(tmp_path / "nothing")))
     with pytest.raises(training_config.ConfigError, match="--split=validation needs --validation_size > 0"):
         evaluation.validate_eval(evaluation.EvalConfig(model_path=str(path), dataset="synthetic", split="validation"))
@@ -88,15 +95,25 @@ def test_cli_gate_exit_codes_and_junit(saved_model, tmp_path):
     base = [sys.executable, os.path.join(ROOT, "evaluate.py"), f"--model_path={path}", "--dataset=synthetic"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     junit = tmp_path / "eval.xml"
-    failing = subprocess.run([*base, "--min_accuracy=0.9", f"--junit_xml={junit}", f"--output_dir={tmp_path / 'a'}"],
-                             capture_output=True, text=True, env=env, timeout=300)
+    failing = subprocess.run(
+        [*base, "--min_accuracy=0.9", f"--junit_xml={junit}", f"--output_dir={tmp_path / 'a'}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert failing.returncode == 1, failing.stderr
     errors = [line for line in failing.stderr.splitlines() if line.startswith("evaluate.py: error:")]
     assert len(errors) == 1 and "accuracy gate FAILED" in errors[0] and "< --min_accuracy 0.9000" in errors[0]
     assert "confusion" not in failing.stderr and "true \\ predicted" in failing.stdout
     assert ET.parse(junit).getroot().find("testsuite").get("failures") == "1"
     accuracy = json.loads((tmp_path / "a" / "results.json").read_text())["test_accuracy"]
-    passing = subprocess.run([*base, f"--min_accuracy={accuracy}", f"--output_dir={tmp_path / 'b'}"],
-                             capture_output=True, text=True, env=env, timeout=300)
+    passing = subprocess.run(
+        [*base, f"--min_accuracy={accuracy}", f"--output_dir={tmp_path / 'b'}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert passing.returncode == 0, passing.stderr
     assert f"accuracy gate passed: test accuracy {accuracy:.4f} >= --min_accuracy" in passing.stdout

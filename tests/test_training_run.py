@@ -16,8 +16,17 @@ from resnet import results, training, training_config
 
 def tiny(tmp_path, **changes):
     # 256 synthetic examples, batches of 64: 4 steps an epoch on a ResNet-8.
-    base = dict(model="resnet8", dataset="synthetic", train_examples=256, batch_size=64, epochs=2,
-                model_dir=str(tmp_path / "run"), progress=False, lr_schedule="cosine", learning_rate=0.05)
+    base = dict(
+        model="resnet8",
+        dataset="synthetic",
+        train_examples=256,
+        batch_size=64,
+        epochs=2,
+        model_dir=str(tmp_path / "run"),
+        progress=False,
+        lr_schedule="cosine",
+        learning_rate=0.05,
+    )
     return training_config.TrainConfig(**(base | changes))
 
 
@@ -121,8 +130,9 @@ def test_preflight_refuses_a_model_that_is_not_the_configured_one():
 
 
 def test_mixed_precision_and_label_smoothing_train(tmp_path):
-    record = training.train(tiny(tmp_path, mixed_precision="mixed_bfloat16", label_smoothing=0.1, epochs=1,
-                                 preflight=False, export=False))
+    record = training.train(
+        tiny(tmp_path, mixed_precision="mixed_bfloat16", label_smoothing=0.1, epochs=1, preflight=False, export=False)
+    )
     assert np.isfinite(record["test_loss"]) and record["steps"] == 4
     restored = keras.models.load_model(tmp_path / "run" / "checkpoints" / "epoch-0001.keras")
     assert restored.get_layer("conv1_conv").dtype_policy.name == "mixed_bfloat16"
@@ -152,9 +162,18 @@ def test_nightly_preset_runs_offline_on_a_real_format_cifar_archive(tmp_path, mo
     archive = write_cifar10_archive(data.cifar10.manual_dir(data_dir), 20)
     monkeypatch.setattr(tfds.image_classification.Cifar10, "url_infos", {data.cifar10.URL: compute_url_info(archive)})
     defaults = training_config.TrainConfig().to_dict()
-    explicit = dict(preset="nightly", data_dir=data_dir, steps=6, lr_boundaries=["3", "5"], batch_size=20,
-                    preflight=False, export=False, progress=False, model_dir=str(tmp_path / "nightly"),
-                    junit_xml=str(tmp_path / "nightly.xml"))
+    explicit = dict(
+        preset="nightly",
+        data_dir=data_dir,
+        steps=6,
+        lr_boundaries=["3", "5"],
+        batch_size=20,
+        preflight=False,
+        export=False,
+        progress=False,
+        model_dir=str(tmp_path / "nightly"),
+        junit_xml=str(tmp_path / "nightly.xml"),
+    )
     config = training_config.config_from_values(training_config.apply_preset({**defaults, **explicit}, explicit))
     assert (config.dataset, config.model, config.seed, config.deterministic) == ("cifar10", "resnet20", 1234, True)
     assert config.min_accuracy == training_config.PRESETS["nightly"]["min_accuracy"]

@@ -32,11 +32,16 @@ def test_default_boundaries_are_the_papers_fractions():
 
 def test_resnet110_warmup_is_constant_then_the_step_schedule():
     schedule = schedules.build_schedule(
-        "step", learning_rate=0.1, total_steps=64000, boundaries=[32000, 48000], warmup_steps=400,
+        "step",
+        learning_rate=0.1,
+        total_steps=64000,
+        boundaries=[32000, 48000],
+        warmup_steps=400,
         warmup_learning_rate=0.01,
     )
-    np.testing.assert_allclose(rates(schedule, [0, 399, 400, 31999, 32000, 48000]),
-                               [0.01, 0.01, 0.1, 0.1, 0.01, 0.001], rtol=1e-6)
+    np.testing.assert_allclose(
+        rates(schedule, [0, 399, 400, 31999, 32000, 48000]), [0.01, 0.01, 0.1, 0.1, 0.01, 0.001], rtol=1e-6
+    )
 
 
 def test_cosine_decays_to_zero_and_warms_up_linearly():

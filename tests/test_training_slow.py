@@ -30,8 +30,9 @@ def command(script, *args):
 
 
 def run(script, *args, env=None, timeout=600):
-    return subprocess.run(command(script, *args), capture_output=True, text=True, cwd=ROOT, env=env or ENV,
-                          timeout=timeout)
+    return subprocess.run(
+        command(script, *args), capture_output=True, text=True, cwd=ROOT, env=env or ENV, timeout=timeout
+    )
 
 
 def results(model_dir):
@@ -69,14 +70,30 @@ def test_smoke_preset_trains_verifies_and_passes_its_gate(tmp_path):
     assert passing.returncode == 0, passing.stderr[-2000:]
     evaluated = results(model_dir / "evaluation_test")
     assert evaluated["test_accuracy"] == pytest.approx(accuracy, abs=1e-6)
-    failing = run("evaluate.py", f"--model_path={model_dir}/model.keras", "--dataset=digits",
-                  f"--min_accuracy={min(1.0, accuracy + 0.01):.4f}", f"--output_dir={tmp_path / 'eval'}")
+    failing = run(
+        "evaluate.py",
+        f"--model_path={model_dir}/model.keras",
+        "--dataset=digits",
+        f"--min_accuracy={min(1.0, accuracy + 0.01):.4f}",
+        f"--output_dir={tmp_path / 'eval'}",
+    )
     assert failing.returncode == 1 and "accuracy gate FAILED" in failing.stderr.strip().splitlines()[-1]
 
 
-RESUME_FLAGS = ("--model=resnet8", "--dataset=digits", "--epochs=4", "--batch_size=100", "--learning_rate=0.05",
-                "--lr_schedule=cosine", "--weight_decay=5e-4", "--seed=7", "--deterministic", "--nopreflight",
-                "--noexport", "--noprogress")
+RESUME_FLAGS = (
+    "--model=resnet8",
+    "--dataset=digits",
+    "--epochs=4",
+    "--batch_size=100",
+    "--learning_rate=0.05",
+    "--lr_schedule=cosine",
+    "--weight_decay=5e-4",
+    "--seed=7",
+    "--deterministic",
+    "--nopreflight",
+    "--noexport",
+    "--noprogress",
+)
 
 
 def final_weights(model_dir, epoch):
@@ -88,8 +105,13 @@ def test_killed_run_resumes_from_its_last_epoch_and_ends_with_the_same_weights(t
     reference = run("train.py", *RESUME_FLAGS, f"--model_dir={straight}")
     assert reference.returncode == 0, reference.stderr[-3000:]
 
-    process = subprocess.Popen(command("train.py", *RESUME_FLAGS, f"--model_dir={killed}"), cwd=ROOT, env=ENV,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command("train.py", *RESUME_FLAGS, f"--model_dir={killed}"),
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     backup = killed / "backup" / "epoch-1.weights.h5"
     deadline = time.monotonic() + 600
     while not backup.exists() and process.poll() is None and time.monotonic() < deadline:
@@ -113,7 +135,14 @@ def test_killed_run_resumes_from_its_last_epoch_and_ends_with_the_same_weights(t
     assert record["test_accuracy"] == expected["test_accuracy"]
 
 
-DISTRIBUTED_FLAGS = ("--preset=smoke", "--model=resnet8", "--epochs=8", "--min_accuracy=0", "--noexport", "--noprogress")
+DISTRIBUTED_FLAGS = (
+    "--preset=smoke",
+    "--model=resnet8",
+    "--epochs=8",
+    "--min_accuracy=0",
+    "--noexport",
+    "--noprogress",
+)
 # Distributed runs see other augmentation draws and per-replica BatchNorm statistics,
 # so they match the single-device accuracy within run-to-run noise (297 test images).
 TOLERANCE = 0.05
@@ -147,10 +176,16 @@ def test_multi_worker_on_two_local_processes_matches_single_device(single_device
     processes = []
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        processes.append(subprocess.Popen(
-            command("train.py", *DISTRIBUTED_FLAGS, "--strategy=multi_worker", f"--model_dir={tmp_path}"),
-            cwd=ROOT, env={**ENV, "TF_CONFIG": json.dumps(tf_config)}, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True))
+        processes.append(
+            subprocess.Popen(
+                command("train.py", *DISTRIBUTED_FLAGS, "--strategy=multi_worker", f"--model_dir={tmp_path}"),
+                cwd=ROOT,
+                env={**ENV, "TF_CONFIG": json.dumps(tf_config)},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     outputs = [process.communicate(timeout=600) for process in processes]
     for process, (_, stderr) in zip(processes, outputs):
         assert process.returncode == 0, stderr[-3000:]
