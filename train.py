@@ -159,11 +159,7 @@ def main(argv: list[str]) -> None:
     # are checked right after, before any device, data or model is touched.
     from resnet import training, training_config
 
-    values = {
-        name: FLAGS[name].value
-        for name in FLAGS
-        if name in {f for f in training_config.TrainConfig.__dataclass_fields__}
-    }
+    values = {name: FLAGS[name].value for name in training_config.TrainConfig.__dataclass_fields__}
     explicit = {name for name in values if FLAGS[name].present}
     try:
         config = training_config.config_from_values(training_config.apply_preset(values, explicit))
