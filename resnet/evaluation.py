@@ -19,7 +19,7 @@ import tensorflow as tf
 from resnet import images as image_utils
 from resnet import results
 from resnet.training import finalize, versions
-from resnet.training_config import ConfigError, _check, _check_choice, _check_positive_int
+from resnet.training_config import ConfigError, check, check_choice, check_positive_int
 
 EVAL_SPLITS = ("test", "validation", "train")
 _CHECKPOINT = re.compile(r"^epoch-(\d+)\.keras$")
@@ -87,23 +87,23 @@ def validate_eval(config: EvalConfig) -> tuple[str, str]:
     """
     from resnet import data
 
-    _check(bool(config.model_path), "--model_path is required: a .keras file, a SavedModel directory or a model_dir.")
+    check(bool(config.model_path), "--model_path is required: a .keras file, a SavedModel directory or a model_dir.")
     found = find_model(config.model_path)
-    _check_choice("dataset", config.dataset, data.DATASETS)
-    _check_choice("split", config.split, EVAL_SPLITS)
+    check_choice("dataset", config.dataset, data.DATASETS)
+    check_choice("split", config.split, EVAL_SPLITS)
     if config.data_dir is not None:
-        _check(os.path.isdir(config.data_dir), f"--data_dir {config.data_dir!r} does not exist or is not a directory.")
-    _check_positive_int("batch_size", config.batch_size)
-    _check(
+        check(os.path.isdir(config.data_dir), f"--data_dir {config.data_dir!r} does not exist or is not a directory.")
+    check_positive_int("batch_size", config.batch_size)
+    check(
         isinstance(config.validation_size, int) and config.validation_size >= 0,
         f"--validation_size must be an integer >= 0; got {config.validation_size!r}.",
     )
-    _check(
+    check(
         config.split != "validation" or config.validation_size > 0,
         "--split=validation needs --validation_size > 0 (the examples held out of the train split).",
     )
-    _check(0 <= config.min_accuracy <= 1, f"--min_accuracy must be in [0, 1]; got {config.min_accuracy!r}.")
-    _check(0 <= config.max_drop <= 1, f"--max_drop must be in [0, 1]; got {config.max_drop!r}.")
+    check(0 <= config.min_accuracy <= 1, f"--min_accuracy must be in [0, 1]; got {config.min_accuracy!r}.")
+    check(0 <= config.max_drop <= 1, f"--max_drop must be in [0, 1]; got {config.max_drop!r}.")
     if config.baseline is not None:
         try:
             results.read_results(config.baseline)
@@ -145,7 +145,7 @@ def evaluate(config: EvalConfig) -> dict:
 
     info = data.dataset_info(config.dataset, data_dir=config.data_dir)
     predict, outputs = load_predictor(path, kind)
-    _check(
+    check(
         outputs in (None, info.num_classes),
         f"The model has {outputs} outputs but {config.dataset} has {info.num_classes} classes.",
     )

@@ -235,7 +235,7 @@ def validate(config: TrainConfig) -> None:
     """
     from resnet import data  # data's module-level work is cheap: names and constants
 
-    _check(
+    check(
         config.preset is None or config.preset in PRESETS,
         f"Unknown --preset {config.preset!r}; valid: {', '.join(PRESETS)}.",
     )
@@ -243,37 +243,37 @@ def validate(config: TrainConfig) -> None:
         specs.get_spec(config.model)
     except ValueError as error:
         raise ConfigError(f"--model: {error}") from None
-    _check_choice("variant", config.variant, blocks.VARIANTS)
+    check_choice("variant", config.variant, blocks.VARIANTS)
     if config.shortcut is not None:
-        _check_choice("shortcut", config.shortcut, blocks.SHORTCUTS)
+        check_choice("shortcut", config.shortcut, blocks.SHORTCUTS)
     if config.stem is not None:
-        _check_choice("stem", config.stem, specs.STEMS)
-    _check_choice("dataset", config.dataset, data.DATASETS)
+        check_choice("stem", config.stem, specs.STEMS)
+    check_choice("dataset", config.dataset, data.DATASETS)
     if config.data_dir is not None:
-        _check(os.path.isdir(config.data_dir), f"--data_dir {config.data_dir!r} does not exist or is not a directory.")
-    _check_choice("mixed_precision", config.mixed_precision, MIXED_PRECISION)
-    _check_choice("strategy", config.strategy, STRATEGIES)
-    _check_choice("lr_schedule", config.lr_schedule, schedules.SCHEDULES)
+        check(os.path.isdir(config.data_dir), f"--data_dir {config.data_dir!r} does not exist or is not a directory.")
+    check_choice("mixed_precision", config.mixed_precision, MIXED_PRECISION)
+    check_choice("strategy", config.strategy, STRATEGIES)
+    check_choice("lr_schedule", config.lr_schedule, schedules.SCHEDULES)
     for name in ("batch_size",):
-        _check_positive_int(name, getattr(config, name))
+        check_positive_int(name, getattr(config, name))
     for name in ("epochs", "steps", "train_examples"):
         if getattr(config, name) is not None:
-            _check_positive_int(name, getattr(config, name))
-    _check(config.epochs is None or config.steps is None, "Give --epochs or --steps, not both.")
-    _check(
+            check_positive_int(name, getattr(config, name))
+    check(config.epochs is None or config.steps is None, "Give --epochs or --steps, not both.")
+    check(
         isinstance(config.validation_size, int) and config.validation_size >= 0,
         f"--validation_size must be an integer >= 0; got {config.validation_size!r}.",
     )
-    _check(
+    check(
         isinstance(config.cpu_replicas, int) and config.cpu_replicas >= 0,
         f"--cpu_replicas must be an integer >= 0; got {config.cpu_replicas!r}.",
     )
-    _check(isinstance(config.seed, int) and config.seed >= 0, f"--seed must be an integer >= 0; got {config.seed!r}.")
-    _check(config.weight_decay >= 0, f"--weight_decay must be >= 0; got {config.weight_decay!r}.")
-    _check(0 <= config.momentum < 1, f"--momentum must be in [0, 1); got {config.momentum!r}.")
-    _check(0 <= config.label_smoothing < 1, f"--label_smoothing must be in [0, 1); got {config.label_smoothing!r}.")
-    _check(0 <= config.min_accuracy <= 1, f"--min_accuracy must be in [0, 1]; got {config.min_accuracy!r}.")
-    _check(0 <= config.max_drop <= 1, f"--max_drop must be in [0, 1]; got {config.max_drop!r}.")
+    check(isinstance(config.seed, int) and config.seed >= 0, f"--seed must be an integer >= 0; got {config.seed!r}.")
+    check(config.weight_decay >= 0, f"--weight_decay must be >= 0; got {config.weight_decay!r}.")
+    check(0 <= config.momentum < 1, f"--momentum must be in [0, 1); got {config.momentum!r}.")
+    check(0 <= config.label_smoothing < 1, f"--label_smoothing must be in [0, 1); got {config.label_smoothing!r}.")
+    check(0 <= config.min_accuracy <= 1, f"--min_accuracy must be in [0, 1]; got {config.min_accuracy!r}.")
+    check(0 <= config.max_drop <= 1, f"--max_drop must be in [0, 1]; got {config.max_drop!r}.")
     if config.baseline is not None:
         try:
             results.read_results(config.baseline)
@@ -281,17 +281,17 @@ def validate(config: TrainConfig) -> None:
             raise ConfigError(f"--baseline: {error}") from None
     if config.strategy == "multi_worker":
         cluster = _tf_config().get("cluster", {})
-        _check(
+        check(
             bool(cluster.get("worker") or cluster.get("chief")),
             "--strategy=multi_worker needs TF_CONFIG with a cluster of workers, e.g. "
             '{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}}.',
         )
     if config.cpu_replicas > 1:
-        _check(
+        check(
             config.strategy == "mirrored", f"--cpu_replicas={config.cpu_replicas} only applies to --strategy=mirrored."
         )
     replicas = replica_count(config)
-    _check(
+    check(
         config.batch_size % replicas == 0,
         f"--batch_size={config.batch_size} must be divisible by the {replicas} replicas of --strategy={config.strategy}.",
     )
@@ -301,7 +301,7 @@ def validate(config: TrainConfig) -> None:
     except ValueError as error:
         raise ConfigError(f"--validation_size: {error}") from None
     spe = steps_per_epoch(config, train_size(config, info))
-    _check(
+    check(
         spe >= 1, f"--batch_size={config.batch_size} is larger than the {train_size(config, info)} training examples."
     )
     try:
@@ -318,18 +318,21 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError(f"Learning-rate flags: {error}") from None
 
 
-def _check(condition: bool, message: str) -> None:
+def check(condition: bool, message: str) -> None:
+    """Raises `ConfigError(message)` unless `condition`."""
     if not condition:
         raise ConfigError(message)
 
 
-def _check_choice(flag: str, value, valid: Iterable) -> None:
+def check_choice(flag: str, value, valid: Iterable) -> None:
+    """Checks that --`flag`'s `value` is one of `valid`."""
     valid = tuple(valid)
-    _check(value in valid, f"Unknown --{flag} {value!r}; valid: {', '.join(map(str, valid))}.")
+    check(value in valid, f"Unknown --{flag} {value!r}; valid: {', '.join(map(str, valid))}.")
 
 
-def _check_positive_int(flag: str, value) -> None:
-    _check(
+def check_positive_int(flag: str, value) -> None:
+    """Checks that --`flag`'s `value` is an integer >= 1."""
+    check(
         isinstance(value, int) and not isinstance(value, bool) and value >= 1,
         f"--{flag} must be a positive integer; got {value!r}.",
     )
