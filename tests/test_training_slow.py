@@ -102,8 +102,25 @@ def final_weights(model_dir, epoch):
 
 def test_killed_run_resumes_from_its_last_epoch_and_ends_with_the_same_weights(tmp_path):
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    reference = run("train.py", *RESUME_FLAGS, f"--model_dir={straight}")
-    assert reference.returncode == 0, reference.stderr[-3000:]
+    # The uninterrupted run doubles as the gate test of train.py: the gates do not
+    # change training, and this short run cannot reach 0.999 nor stay within 0.001 of
+    # a 0.9999 baseline, so it exits 1 with one line naming both failures.
+    baseline, junit = tmp_path / "baseline.json", tmp_path / "junit.xml"
+    baseline.write_text(json.dumps({"test_accuracy": 0.9999}))
+    reference = run(
+        "train.py",
+        *RESUME_FLAGS,
+        f"--model_dir={straight}",
+        "--min_accuracy=0.999",
+        f"--baseline={baseline}",
+        "--max_drop=0.001",
+        f"--junit_xml={junit}",
+    )
+    assert reference.returncode == 1, reference.stderr[-3000:]
+    reason = reference.stderr.strip().splitlines()[-1]
+    assert reason.startswith("train.py: error: accuracy gate FAILED: test accuracy ")
+    assert "; baseline gate FAILED: " in reason and "--max_drop 0.0010" in reason
+    assert 'failures="2"' in junit.read_text()
 
     process = subprocess.Popen(
         command("train.py", *RESUME_FLAGS, f"--model_dir={killed}"),
