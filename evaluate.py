@@ -14,13 +14,12 @@ Exit status: 0 when every gate passed; 1 when a gate failed (accuracy below
 from __future__ import annotations
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
-EXIT_GATE_FAILED, EXIT_USAGE = 1, 2
+from resnet import cli  # noqa: E402
 
 flags.DEFINE_string(
     "model_path",
@@ -38,26 +37,15 @@ flags.DEFINE_string(
     None,
     "Where results.json and confusion_matrix.png go " "(default: evaluation_<split> beside the model).",
 )
-flags.DEFINE_float("min_accuracy", 0.0, "Exit 1 when the accuracy is below this (in [0, 1]).")
-flags.DEFINE_string(
-    "baseline", None, "An earlier results.json: exit 1 when the accuracy dropped more than " "--max_drop below its."
-)
-flags.DEFINE_float("max_drop", 0.01, "Largest accuracy drop from --baseline that passes (0.01 = 1 point).")
-flags.DEFINE_string("junit_xml", None, "Write the gates as a JUnit XML test suite to this file.")
+cli.define_gate_flags("accuracy")
 
 FLAGS = flags.FLAGS
 
 
-def fail(message: str, code: int) -> None:
-    """Prints `message` to stderr, prefixed with the program's name, and exits."""
-    print(f"evaluate.py: error: {message}", file=sys.stderr, flush=True)
-    sys.exit(code)
-
-
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
-        fail(f"Unexpected arguments {argv[1:]}; every option is a --flag (see --helpfull).", EXIT_USAGE)
-    from resnet import evaluation, training_config  # imports TensorFlow; flags are checked right after
+        cli.fail(f"Unexpected arguments {argv[1:]}; every option is a --flag (see --helpfull).", cli.EXIT_USAGE)
+    from resnet import evaluation, training_config
 
     fields = evaluation.EvalConfig.__dataclass_fields__
     config = evaluation.EvalConfig(**{name: FLAGS[name].value for name in fields if FLAGS[name].value is not None})
@@ -67,7 +55,7 @@ def main(argv: list[str]) -> None:
         training_config.ConfigError,
         FileNotFoundError,
     ) as error:  # bad flags; data neither on disk nor downloadable
-        fail(str(error), EXIT_USAGE)
+        cli.fail(str(error), cli.EXIT_USAGE)
 
     print(
         f"{record['model_path']} on {record['dataset']} {record['split']} ({record['examples']} examples): "
@@ -75,10 +63,7 @@ def main(argv: list[str]) -> None:
     )
     print(record["confusion_text"])
     print(f"confusion matrix image and results.json in {record['output_dir']}")
-    for gate in record["gates"]:
-        print(gate["message"])
-    if not record["passed"]:
-        fail("; ".join(gate["message"] for gate in record["gates"] if not gate["passed"]), EXIT_GATE_FAILED)
+    cli.exit_on_gates(record)
 
 
 if __name__ == "__main__":

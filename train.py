@@ -19,13 +19,12 @@ Exit status: 0 when every gate passed; 1 when a gate failed (test accuracy below
 from __future__ import annotations
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
-EXIT_GATE_FAILED, EXIT_USAGE, EXIT_PREFLIGHT, EXIT_DIVERGED = 1, 2, 3, 4
+from resnet import cli  # noqa: E402
 
 flags.DEFINE_string(
     "preset",
@@ -130,33 +129,19 @@ flags.DEFINE_bool(
     "Verify the model's structure and a few data batches before training; "
     "refuse to train on a failure. --nopreflight skips it.",
 )
-flags.DEFINE_float("min_accuracy", 0.0, "Exit 1 when the test accuracy is below this (in [0, 1]).")
-flags.DEFINE_string(
-    "baseline",
-    None,
-    "An earlier results.json: exit 1 when the test accuracy dropped more " "than --max_drop below its.",
-)
-flags.DEFINE_float("max_drop", 0.01, "Largest accuracy drop from --baseline that passes (0.01 = 1 point).")
-flags.DEFINE_string("junit_xml", None, "Write the gates as a JUnit XML test suite to this file.")
+cli.define_gate_flags("test accuracy")
 flags.DEFINE_bool("export", True, "Export model.keras and saved_model/ at the end.")
 flags.DEFINE_bool("progress", True, "Progress bars (--noprogress: one line per epoch).")
 
 FLAGS = flags.FLAGS
 
 
-def fail(message: str, code: int) -> None:
-    """Prints `message` to stderr, prefixed with the program's name, and exits."""
-    print(f"train.py: error: {message}", file=sys.stderr, flush=True)
-    sys.exit(code)
-
-
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
-        fail(f"Unexpected arguments {argv[1:]}; every option is a --flag (see --helpfull).", EXIT_USAGE)
+        cli.fail(f"Unexpected arguments {argv[1:]}; every option is a --flag (see --helpfull).", cli.EXIT_USAGE)
     if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # TensorFlow's export chatter, not ours
-    # Importing the library imports Keras and TensorFlow (a few seconds); the flags
-    # are checked right after, before any device, data or model is touched.
+    # The flags are checked before any device, data or model is touched.
     from resnet import training, training_config
 
     values = {name: FLAGS[name].value for name in training_config.TrainConfig.__dataclass_fields__}
@@ -165,26 +150,22 @@ def main(argv: list[str]) -> None:
         config = training_config.config_from_values(training_config.apply_preset(values, explicit))
         training_config.validate(config)
     except (training_config.ConfigError, ValueError) as error:
-        fail(str(error), EXIT_USAGE)
+        cli.fail(str(error), cli.EXIT_USAGE)
 
     try:
         record = training.train(config)
     except training.PreflightError as error:
-        fail(str(error), EXIT_PREFLIGHT)
+        cli.fail(str(error), cli.EXIT_PREFLIGHT)
     except training.DivergedError as error:
-        fail(str(error), EXIT_DIVERGED)
+        cli.fail(str(error), cli.EXIT_DIVERGED)
     except FileNotFoundError as error:  # e.g. CIFAR-10 neither on disk nor downloadable
-        fail(str(error), EXIT_USAGE)
+        cli.fail(str(error), cli.EXIT_USAGE)
 
     print(
         f"{record['model']} on {record['dataset']}: test accuracy {record['test_accuracy']:.4f}, "
         f"{record['steps']} steps, {record['wall_time_s']:.0f} s; results in {record['model_dir']}"
     )
-    for gate in record["gates"]:
-        print(gate["message"])
-    if not record["passed"]:
-        failed = "; ".join(gate["message"] for gate in record["gates"] if not gate["passed"])
-        fail(failed, EXIT_GATE_FAILED)
+    cli.exit_on_gates(record)
 
 
 if __name__ == "__main__":

@@ -58,8 +58,16 @@ def time_per_call(fn: Callable[[], object], *, warmup: int = 1, repeats: int = 3
 
 
 def peak_rss_mib() -> float:
-    """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """Peak resident memory of this process so far, in MiB.
+
+    Reads VmHWM, which a new program starts afresh: `ru_maxrss` would carry over the
+    parent's peak into a worker started by fork + exec.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024.0
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def conv_gflops(*, seconds: float = 3.0) -> float:

@@ -19,7 +19,7 @@ import tensorflow as tf
 from resnet import images as image_utils
 from resnet import results
 from resnet.training import finalize, versions
-from resnet.training_config import ConfigError, check, check_choice, check_positive_int
+from resnet.training_config import ConfigError, check, check_choice, check_positive_int, validate_gates
 
 EVAL_SPLITS = ("test", "validation", "train")
 _CHECKPOINT = re.compile(r"^epoch-(\d+)\.keras$")
@@ -102,13 +102,7 @@ def validate_eval(config: EvalConfig) -> tuple[str, str]:
         config.split != "validation" or config.validation_size > 0,
         "--split=validation needs --validation_size > 0 (the examples held out of the train split).",
     )
-    check(0 <= config.min_accuracy <= 1, f"--min_accuracy must be in [0, 1]; got {config.min_accuracy!r}.")
-    check(0 <= config.max_drop <= 1, f"--max_drop must be in [0, 1]; got {config.max_drop!r}.")
-    if config.baseline is not None:
-        try:
-            results.read_results(config.baseline)
-        except ValueError as error:
-            raise ConfigError(f"--baseline: {error}") from None
+    validate_gates(config)
     return found
 
 

@@ -222,7 +222,7 @@ def preflight(model: keras.Model, config: TrainConfig, dataset: tf.data.Dataset,
     weights = model.get_weights()  # the structural check may load weights into the model
     try:
         structure = verification.verify_model(
-            model, specs.get_spec(config.model).name, variant=config.variant, shortcut=config.shortcut, stem=config.stem
+            model, specs.get_spec(config.model), variant=config.variant, shortcut=config.shortcut, stem=config.stem
         )
     finally:
         model.set_weights(weights)
@@ -435,7 +435,7 @@ def train(config: TrainConfig) -> dict:
         keras.config.set_dtype_policy("float32")
     eval_accuracy = history.history.get("val_accuracy", [])
     record = {
-        "model": specs.get_spec(config.model).name,
+        "model": config.model,
         "dataset": config.dataset,
         "preset": config.preset,
         "seed": config.seed,

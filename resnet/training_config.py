@@ -272,13 +272,7 @@ def validate(config: TrainConfig) -> None:
     check(config.weight_decay >= 0, f"--weight_decay must be >= 0; got {config.weight_decay!r}.")
     check(0 <= config.momentum < 1, f"--momentum must be in [0, 1); got {config.momentum!r}.")
     check(0 <= config.label_smoothing < 1, f"--label_smoothing must be in [0, 1); got {config.label_smoothing!r}.")
-    check(0 <= config.min_accuracy <= 1, f"--min_accuracy must be in [0, 1]; got {config.min_accuracy!r}.")
-    check(0 <= config.max_drop <= 1, f"--max_drop must be in [0, 1]; got {config.max_drop!r}.")
-    if config.baseline is not None:
-        try:
-            results.read_results(config.baseline)
-        except ValueError as error:
-            raise ConfigError(f"--baseline: {error}") from None
+    validate_gates(config)
     if config.strategy == "multi_worker":
         cluster = _tf_config().get("cluster", {})
         check(
@@ -316,6 +310,24 @@ def validate(config: TrainConfig) -> None:
         )
     except ValueError as error:
         raise ConfigError(f"Learning-rate flags: {error}") from None
+
+
+def validate_gates(config) -> None:
+    """Checks the gate flags train.py and evaluate.py share (--min_accuracy, --max_drop, --baseline).
+
+    Args:
+      config: A config with `min_accuracy`, `max_drop` and `baseline` fields.
+
+    Raises:
+      ConfigError: With a one-line message.
+    """
+    check(0 <= config.min_accuracy <= 1, f"--min_accuracy must be in [0, 1]; got {config.min_accuracy!r}.")
+    check(0 <= config.max_drop <= 1, f"--max_drop must be in [0, 1]; got {config.max_drop!r}.")
+    if config.baseline is not None:
+        try:
+            results.read_results(config.baseline)
+        except ValueError as error:
+            raise ConfigError(f"--baseline: {error}") from None
 
 
 def check(condition: bool, message: str) -> None:

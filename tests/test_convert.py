@@ -40,6 +40,7 @@ def test_deeper_logits_equal_in_float64(float64, name):
     assert np.max(np.abs(theirs_out - ours_out)) < 1e-9
 
 
+@pytest.mark.slow
 def test_headless_and_softmax_heads_are_kept(float64):
     _, ours, theirs_out, ours_out = _convert_and_compare("resnet50", include_top=False, pooling="avg")
     assert ours_out.shape == (2, 2048) and np.max(np.abs(theirs_out - ours_out)) < 1e-9
