@@ -8,7 +8,7 @@
 
 from resnet import convert
 from resnet.flops import count_macs
-from resnet.layers import ZeroPadShortcut
+from resnet.layers import FusedBatchNormalization, ZeroPadShortcut
 from resnet.model import (
     build_resnet,
     cifar_resnet,
@@ -27,6 +27,7 @@ __version__ = "0.1.0"
 __all__ = [
     "IMAGENET_SPECS",
     "ResNetSpec",
+    "FusedBatchNormalization",
     "ZeroPadShortcut",
     "build_resnet",
     "cifar_resnet",

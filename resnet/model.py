@@ -29,6 +29,7 @@ def build_resnet(
     stem: str | None = None,
     padding: str = "symmetric",
     zero_init_residual: bool = False,
+    fused_batch_norm: bool = True,
     conv_bias: bool = False,
     bn_epsilon: float = 1e-5,
     bn_momentum: float = 0.9,
@@ -54,6 +55,8 @@ def build_resnet(
         pool); default: the spec's.
       padding: "symmetric" (default) or "same"; see `BlockOptions`.
       zero_init_residual: Zero-initialise the end of every residual branch.
+      fused_batch_norm: BatchNorm through TensorFlow's fused kernel (same function,
+        faster); False gives plain `keras.layers.BatchNormalization` layers.
       conv_bias: Give convolutions a bias.
       bn_epsilon: BatchNorm epsilon.
       bn_momentum: BatchNorm momentum (Keras convention).
@@ -81,6 +84,7 @@ def build_resnet(
         bn_epsilon=bn_epsilon,
         bn_momentum=bn_momentum,
         zero_init_residual=zero_init_residual,
+        fused_batch_norm=fused_batch_norm,
         kernel_regularizer=kernel_regularizer,
         dtype=dtype,
     )
