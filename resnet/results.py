@@ -63,7 +63,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def write_json(path: str | os.PathLike, data: Mapping[str, Any]) -> None:
     """Writes `data` as indented JSON, atomically; NaN and infinities become strings."""
-    atomic_write_bytes(path, (json.dumps(_json_safe(data), indent=2, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(path, (json.dumps(json_safe(data), indent=2, sort_keys=True) + "\n").encode())
 
 
 def read_results(path: str | os.PathLike) -> dict:
@@ -218,14 +218,14 @@ def confusion_image(matrix: np.ndarray, *, cell: int = 16) -> np.ndarray:
     return np.repeat(big[..., None], 3, axis=-1)
 
 
-def _json_safe(value: Any) -> Any:
-    # Mirrors verification.json_safe without importing verification from resnet/.
+def json_safe(value: Any) -> Any:
+    """Converts numpy scalars/arrays, tuples, sets and NaN/inf into JSON-safe values."""
     if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if hasattr(value, "tolist"):  # numpy scalars and arrays
-        return _json_safe(value.tolist())
+        return json_safe(value.tolist())
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if value is None or isinstance(value, (bool, int, float, str)):

@@ -4,27 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-from typing import Any
 
-import numpy as np
-
-
-def json_safe(value: Any) -> Any:
-    """Converts numpy scalars/arrays, tuples, sets and NaN/inf into JSON-safe values."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return json_safe(value.tolist())
-    if isinstance(value, np.generic):
-        return json_safe(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
+from resnet.results import json_safe
 
 
 @dataclasses.dataclass
