@@ -90,6 +90,19 @@ def conv_gflops(*, seconds: float = 3.0) -> float:
     return flops * calls / (time.perf_counter() - start) / 1e9
 
 
+def compile_for_training(model, *, jit_compile: bool = False, learning_rate: float = 0.01):
+    """Compiles `model` the way every benchmark trains: SGD with momentum 0.9,
+    cross-entropy on logits. Returns the model."""
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate, momentum=0.9),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=jit_compile,
+    )
+    return model
+
+
 def run_worker(script: str, args: list[str], *, timeout: float = 1200) -> dict:
     """Runs `script --worker ...` in a fresh Python process and returns its JSON line.
 

@@ -43,11 +43,7 @@ def measure(model_name: str, policy: str, jit_compile: bool, examples: int, batc
     keras.config.set_dtype_policy(policy)
     spec = "resnet20" if model_name == "resnet20" else "resnet18"
     model = resnet.build_resnet(spec, num_classes=10, input_shape=(32, 32, 3), **MODELS[model_name])
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        jit_compile=jit_compile,
-    )
+    benchlib.compile_for_training(model, jit_compile=jit_compile, learning_rate=0.1)
     pipelines = {"resnet.data": data.make_dataset("synthetic", "train", batch_size=batch_size, training=True, num_examples=examples)}
     if policy == "float32" and not jit_compile:
         info = data.dataset_info("synthetic", num_examples=examples)

@@ -26,17 +26,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import benchlib  # noqa: E402
 
 
-def _compile(model, jit_compile: bool):
-    import keras
-
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        jit_compile=jit_compile,
-    )
-    return model
-
-
 def resnet50_images_per_second(batch_size: int, image_size: int, policy: str, jit_compile: bool, steps: int) -> float:
     import keras
     import tensorflow as tf
@@ -44,7 +33,7 @@ def resnet50_images_per_second(batch_size: int, image_size: int, policy: str, ji
     import resnet
 
     keras.config.set_dtype_policy(policy)
-    model = _compile(resnet.resnet50(input_shape=(image_size, image_size, 3)), jit_compile)
+    model = benchlib.compile_for_training(resnet.resnet50(input_shape=(image_size, image_size, 3)), jit_compile=jit_compile, learning_rate=0.1)
     images = tf.random.normal([batch_size, image_size, image_size, 3])
     labels = tf.random.uniform([batch_size], 0, 1000, tf.int32)
     dataset = tf.data.Dataset.from_tensors((images, labels)).repeat()
@@ -61,7 +50,9 @@ def cifar_resnet18(batch_size: int, steps: int, policy: str, jit_compile: bool) 
     from resnet import data
 
     keras.config.set_dtype_policy(policy)
-    model = _compile(resnet.resnet18(stem="cifar", num_classes=10, input_shape=(32, 32, 3)), jit_compile)
+    model = benchlib.compile_for_training(
+        resnet.resnet18(stem="cifar", num_classes=10, input_shape=(32, 32, 3)), jit_compile=jit_compile, learning_rate=0.1
+    )
     examples = batch_size * (steps + 2)
     dataset = data.make_dataset("synthetic", "train", batch_size=batch_size, training=True, num_examples=examples)
     start = time.perf_counter()

@@ -35,11 +35,7 @@ def build(contender: str, image_size: int, jit_compile: bool):
         model = resnet.resnet50(variant="v1", input_shape=shape)
     else:
         model = keras.applications.ResNet50(weights=None, input_shape=shape, classifier_activation=None)
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        jit_compile=jit_compile,
-    )
+    benchlib.compile_for_training(model, jit_compile=jit_compile, learning_rate=0.01)
     return model
 
 

@@ -22,17 +22,12 @@ import benchlib  # noqa: E402
 
 def measure(depth: int, batch_size: int, image_size: int, steps: int) -> dict:
     """Worker: one configuration's median step time and peak RSS."""
-    import keras
     import numpy as np
 
     import resnet
 
     model = resnet.build_resnet(f"resnet{depth}", input_shape=(image_size, image_size, 3))
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        jit_compile=False,
-    )
+    benchlib.compile_for_training(model, jit_compile=False, learning_rate=0.01)
     rng = np.random.default_rng(0)
     images = rng.normal(size=(batch_size, image_size, image_size, 3)).astype("float32")
     labels = rng.integers(0, 1000, size=(batch_size,))
