@@ -186,38 +186,34 @@ def spatial_stride(in_shape: tuple, out_shape: tuple) -> int:
     return max(1, round(in_shape[0] / out_shape[0]))
 
 
+# Layer classes and their `Node.kind` words, tried in order (ReLU and Activation need
+# a look at their settings, so `kind_of` handles them first).
+_LAYER_KINDS = (
+    (keras.layers.InputLayer, "input"),
+    (keras.layers.Conv2D, "conv"),
+    (keras.layers.BatchNormalization, "bn"),
+    (keras.layers.Add, "add"),
+    (ZeroPadShortcut, "zeropad_shortcut"),
+    (keras.layers.ZeroPadding2D, "pad"),
+    (keras.layers.MaxPooling2D, "maxpool"),
+    (keras.layers.AveragePooling2D, "avgpool"),
+    (keras.layers.GlobalAveragePooling2D, "gap"),
+    (keras.layers.GlobalMaxPooling2D, "gmp"),
+    (keras.layers.Dense, "dense"),
+    (keras.layers.Flatten, "flatten"),
+)
+
+
 def kind_of(op) -> str:
     """Classifies a Keras layer or operation into one of `Node.kind`'s words."""
-    layers = keras.layers
-    if isinstance(op, layers.InputLayer):
-        return "input"
-    if isinstance(op, layers.Conv2D):
-        return "conv"
-    if isinstance(op, layers.BatchNormalization):
-        return "bn"
-    if isinstance(op, layers.ReLU):
+    if isinstance(op, keras.layers.ReLU):
         plain = op.max_value is None and not op.negative_slope and not op.threshold
         return "relu" if plain else "act"
-    if isinstance(op, layers.Activation):
+    if isinstance(op, keras.layers.Activation):
         return "relu" if getattr(op.activation, "__name__", "") == "relu" else "act"
-    if isinstance(op, layers.Add):
-        return "add"
-    if isinstance(op, ZeroPadShortcut):
-        return "zeropad_shortcut"
-    if isinstance(op, layers.ZeroPadding2D):
-        return "pad"
-    if isinstance(op, layers.MaxPooling2D):
-        return "maxpool"
-    if isinstance(op, layers.AveragePooling2D):
-        return "avgpool"
-    if isinstance(op, layers.GlobalAveragePooling2D):
-        return "gap"
-    if isinstance(op, layers.GlobalMaxPooling2D):
-        return "gmp"
-    if isinstance(op, layers.Dense):
-        return "dense"
-    if isinstance(op, layers.Flatten):
-        return "flatten"
+    for layer_class, kind in _LAYER_KINDS:
+        if isinstance(op, layer_class):
+            return kind
     if isinstance(op, keras.layers.Layer):
         return "other"
     # keras.ops inside a subclassed layer's call: `x + y`, `ops.relu(x)`.
