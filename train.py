@@ -141,8 +141,9 @@ def main(argv: list[str]) -> None:
         cli.fail(f"Unexpected arguments {argv[1:]}; every option is a --flag (see --helpfull).", cli.EXIT_USAGE)
     if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # TensorFlow's export chatter, not ours
-    # The flags are checked before any device, data or model is touched.
-    from resnet import training, training_config
+    # The flags are checked before any device, data or model is touched, and before
+    # `resnet.training` loads TensorFlow: most bad flags fail in a fraction of a second.
+    from resnet import training_config
 
     values = {name: FLAGS[name].value for name in training_config.TrainConfig.__dataclass_fields__}
     explicit = {name for name in values if FLAGS[name].present}
@@ -151,6 +152,8 @@ def main(argv: list[str]) -> None:
         training_config.validate(config)
     except (training_config.ConfigError, ValueError) as error:
         cli.fail(str(error), cli.EXIT_USAGE)
+
+    from resnet import training
 
     try:
         record = training.train(config)

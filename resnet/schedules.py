@@ -8,8 +8,10 @@ the number of steps already taken (0 for the first step).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import keras
+if TYPE_CHECKING:  # keras is imported where a schedule is built: validation needs none
+    import keras
 
 SCHEDULES = ("step", "cosine", "constant")
 # The paper divides the learning rate by 10 at 32k and 48k of 64k iterations: half
@@ -112,6 +114,8 @@ def build_schedule(
         warmup_steps=warmup_steps,
         warmup_learning_rate=warmup_learning_rate,
     )
+    import keras
+
     warmup_lr = learning_rate / 10 if warmup_learning_rate is None else warmup_learning_rate
     if name == "cosine":
         if warmup_steps:

@@ -5,6 +5,9 @@ values (the smoke demo, the paper's CIFAR recipes, the nightly regression job);
 `apply_preset` merges one under the flags given explicitly. `validate` checks a
 configuration before anything heavy starts and raises `ConfigError` with a one-line
 message naming the flag, the value and what is valid.
+
+This module imports no TensorFlow (train.py validates its flags before loading it);
+the few checks that need it import it where they run.
 """
 
 from __future__ import annotations
@@ -15,9 +18,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import tensorflow as tf
-
-from resnet import blocks, results, schedules, specs
+from resnet import results, schedules, specs
 
 MIXED_PRECISION = ("none", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multi_worker")
@@ -190,6 +191,8 @@ def replica_count(config: TrainConfig) -> int:
     """
     if config.strategy == "default":
         return 1
+    import tensorflow as tf  # only distributed runs need the device count
+
     local = len(tf.config.list_physical_devices("GPU")) or max(1, config.cpu_replicas)
     if config.strategy == "mirrored":
         return local
@@ -229,12 +232,15 @@ def total_steps(config: TrainConfig, spe: int) -> int:
 def validate(config: TrainConfig) -> None:
     """Checks every flag value before anything heavy starts.
 
+    The checks that need only this module's pure-Python imports run first, so that
+    train.py rejects most bad flags without loading TensorFlow; the choices defined by
+    `resnet.blocks` and `resnet.data`, the replica count of a distributed strategy and
+    the dataset's size come after, as importing those loads TensorFlow.
+
     Raises:
       ConfigError: With a one-line message naming the flag, the value and what is
         valid.
     """
-    from resnet import data  # data's module-level work is cheap: names and constants
-
     check(
         config.preset is None or config.preset in PRESETS,
         f"Unknown --preset {config.preset!r}; valid: {', '.join(PRESETS)}.",
@@ -243,12 +249,8 @@ def validate(config: TrainConfig) -> None:
         specs.get_spec(config.model)
     except ValueError as error:
         raise ConfigError(f"--model: {error}") from None
-    check_choice("variant", config.variant, blocks.VARIANTS)
-    if config.shortcut is not None:
-        check_choice("shortcut", config.shortcut, blocks.SHORTCUTS)
     if config.stem is not None:
         check_choice("stem", config.stem, specs.STEMS)
-    check_choice("dataset", config.dataset, data.DATASETS)
     if config.data_dir is not None:
         check(os.path.isdir(config.data_dir), f"--data_dir {config.data_dir!r} does not exist or is not a directory.")
     check_choice("mixed_precision", config.mixed_precision, MIXED_PRECISION)
@@ -284,6 +286,14 @@ def validate(config: TrainConfig) -> None:
         check(
             config.strategy == "mirrored", f"--cpu_replicas={config.cpu_replicas} only applies to --strategy=mirrored."
         )
+
+    # From here on TensorFlow is loaded: blocks imports Keras, data imports tf.data.
+    from resnet import blocks, data
+
+    check_choice("variant", config.variant, blocks.VARIANTS)
+    if config.shortcut is not None:
+        check_choice("shortcut", config.shortcut, blocks.SHORTCUTS)
+    check_choice("dataset", config.dataset, data.DATASETS)
     replicas = replica_count(config)
     check(
         config.batch_size % replicas == 0,
