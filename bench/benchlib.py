@@ -70,16 +70,24 @@ def peak_rss_mib() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def conv_gflops(*, seconds: float = 3.0) -> float:
-    """What a large float32 3x3 convolution reaches on this machine, in GFLOP/s.
+def conv_gflops(*, seconds: float = 3.0, dtype: str = "float32") -> float:
+    """What a large 3x3 convolution reaches on this machine, in GFLOP/s.
 
     The yardstick for utilisation: a ResNet's own convolutions cannot do better than
     one big, well-shaped convolution. Counts 2 FLOPs per multiply-add.
+
+    Args:
+        seconds: how long to keep calling the convolution.
+        dtype: "float32" (the yardstick of the issue's utilisation figure) or
+            "bfloat16" (what a mixed_bfloat16 model's convolutions run in).
+
+    Returns:
+        Billions of floating-point operations per second.
     """
     import tensorflow as tf
 
-    x = tf.random.normal([16, 56, 56, 256])
-    w = tf.random.normal([3, 3, 256, 256])
+    x = tf.random.normal([16, 56, 56, 256], dtype=dtype)
+    w = tf.random.normal([3, 3, 256, 256], dtype=dtype)
     conv = tf.function(lambda: tf.reduce_sum(tf.nn.conv2d(x, w, 1, "SAME")))
     flops = 2.0 * 16 * 56 * 56 * 256 * 3 * 3 * 256
     conv().numpy()

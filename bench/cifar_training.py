@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -67,6 +68,7 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--timeout", type=float, default=600, help="seconds after which a setting is stopped and reported as such")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -86,7 +88,12 @@ def main() -> None:
             config = json.dumps({"model": model_name, "policy": policy, "jit": jit})
             examples, rounds = (args.batch_size, 1) if policy in SLOW_ON_CPU and not gpu else (args.examples, args.rounds)
             worker_args = [config, "--examples", str(examples), "--batch_size", str(args.batch_size), "--rounds", str(rounds)]
-            for pipeline, rate in benchlib.run_worker(__file__, worker_args).items():
+            try:
+                rates = benchlib.run_worker(__file__, worker_args, timeout=args.timeout)
+            except subprocess.TimeoutExpired:
+                print(f"| {model_name} | resnet.data | {policy} | {'on' if jit else 'off'} | < {examples * rounds / args.timeout:.2g} | no result in {args.timeout:.0f} s |", flush=True)
+                continue
+            for pipeline, rate in rates.items():
                 baseline = baseline or rate
                 print(f"| {model_name} | {pipeline} | {policy} | {'on' if jit else 'off'} | {rate:,.0f} | {rate / baseline:.2f}x |", flush=True)
 

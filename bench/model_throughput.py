@@ -1,6 +1,7 @@
 """Training and inference throughput of our ResNet-50 against Keras applications'.
 
     python bench/model_throughput.py [--batch_size=16] [--image_size=224] [--rounds=3]
+    python bench/model_throughput.py --precision=mixed_bfloat16
 
 Both models are ResNet-50 v1 (the architecture Keras applications implements) with
 logits out, the same optimizer (SGD, momentum 0.9), loss, batch and precision. Runs
@@ -8,7 +9,9 @@ alternate between the two in each round, so that machine noise hits both alike; 
 figure that matters is the ratio ours / theirs measured in the same run. Peak memory
 of a training step is measured in a fresh process per model. Utilisation is training
 FLOPs per second (3 x forward multiply-adds x 2 per image) over what one large float32
-convolution reaches on this machine in the same run.
+convolution reaches on this machine in the same run; with --precision=mixed_bfloat16
+the same figure is also given against a large bfloat16 convolution, which is what the
+model's convolutions then run in.
 """
 
 from __future__ import annotations
@@ -23,13 +26,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import benchlib  # noqa: E402
 
 CONTENDERS = ("ours", "keras_applications")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
-def build(contender: str, image_size: int, jit_compile: bool):
+def build(contender: str, image_size: int, jit_compile: bool, precision: str):
     import keras
 
     import resnet
 
+    keras.config.set_dtype_policy(precision)  # global, and the same for both contenders
     shape = (image_size, image_size, 3)
     if contender == "ours":
         model = resnet.resnet50(variant="v1", input_shape=shape)
@@ -48,9 +53,9 @@ def batch(batch_size: int, image_size: int):
     return images, labels
 
 
-def measure_memory(contender: str, batch_size: int, image_size: int, jit_compile: bool) -> dict:
+def measure_memory(contender: str, batch_size: int, image_size: int, jit_compile: bool, precision: str) -> dict:
     """Worker: peak RSS after building the model, and after training steps."""
-    model = build(contender, image_size, jit_compile)
+    model = build(contender, image_size, jit_compile, precision)
     images, labels = batch(batch_size, image_size)
     built = benchlib.peak_rss_mib()
     for _ in range(2):
@@ -65,13 +70,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=2, help="timed steps per contender per round")
     parser.add_argument("--jit_compile", action="store_true", help="compile both with XLA")
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32", help="Keras dtype policy of both models")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--contender", choices=CONTENDERS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         import json
 
-        print(json.dumps(measure_memory(args.contender, args.batch_size, args.image_size, args.jit_compile)))
+        print(json.dumps(measure_memory(args.contender, args.batch_size, args.image_size, args.jit_compile, args.precision)))
         return
 
     import tensorflow as tf
@@ -79,9 +85,10 @@ def main() -> None:
     import resnet
 
     print(benchlib.machine_line())
-    print(f"ResNet-50 v1, {args.image_size} px, batch {args.batch_size}, float32, XLA {'on' if args.jit_compile else 'off'}")
-    conv_before = benchlib.conv_gflops()
-    models = {c: build(c, args.image_size, args.jit_compile) for c in CONTENDERS}
+    print(f"ResNet-50 v1, {args.image_size} px, batch {args.batch_size}, {args.precision}, XLA {'on' if args.jit_compile else 'off'}")
+    yardsticks = ["float32"] + (["bfloat16"] if args.precision == "mixed_bfloat16" else [])
+    conv_before = {dtype: benchlib.conv_gflops(dtype=dtype) for dtype in yardsticks}
+    models = {c: build(c, args.image_size, args.jit_compile, args.precision) for c in CONTENDERS}
     images, labels = batch(args.batch_size, args.image_size)
     macs = resnet.count_macs(models["ours"])
     calls = {
@@ -99,19 +106,23 @@ def main() -> None:
             for c in order:
                 seconds = benchlib.time_per_call(bound[c], warmup=0, repeats=args.steps)
                 results[(kind, c)].append(args.batch_size / seconds)
-    conv_peak = max(conv_before, benchlib.conv_gflops())
+    conv_peak = {dtype: max(conv_before[dtype], benchlib.conv_gflops(dtype=dtype)) for dtype in yardsticks}
 
-    print(f"large conv reaches {conv_peak:.1f} GFLOP/s; ResNet-50 v1 forward = {macs / 1e9:.3f} G mult-adds/image")
-    print(f"{'measure':<15} {'ours img/s':>11} {'keras img/s':>12} {'ours/keras':>11} {'util ours':>10} {'util keras':>11}")
+    print(", ".join(f"large {dtype} conv reaches {gflops:.1f} GFLOP/s" for dtype, gflops in conv_peak.items()))
+    print(f"ResNet-50 v1 forward = {macs / 1e9:.3f} G mult-adds/image; utilisation against the {' / '.join(yardsticks)} conv")
+    print(f"{'measure':<15} {'ours img/s':>11} {'keras img/s':>12} {'ours/keras':>11} {'util ours':>15} {'util keras':>15}")
     for kind in calls:
         ours = benchlib.median(results[(kind, "ours")])
         theirs = benchlib.median(results[(kind, "keras_applications")])
         flops_per_image = (6 if kind == "train step" else 2) * macs
-        util = lambda ips: ips * flops_per_image / (conv_peak * 1e9)  # noqa: E731
-        print(f"{kind:<15} {ours:>11.2f} {theirs:>12.2f} {ours / theirs:>11.3f} {util(ours):>10.1%} {util(theirs):>11.1%}")
+
+        def util(images_per_s: float) -> str:
+            return " / ".join(f"{images_per_s * flops_per_image / (gflops * 1e9):.1%}" for gflops in conv_peak.values())
+
+        print(f"{kind:<15} {ours:>11.2f} {theirs:>12.2f} {ours / theirs:>11.3f} {util(ours):>15} {util(theirs):>15}")
     del models
     for c in CONTENDERS:
-        worker_args = ["--contender", c, "--batch_size", str(args.batch_size), "--image_size", str(args.image_size)]
+        worker_args = ["--contender", c, "--batch_size", str(args.batch_size), "--image_size", str(args.image_size), "--precision", args.precision]
         memory = benchlib.run_worker(__file__, worker_args + (["--jit_compile"] if args.jit_compile else []))
         print(f"peak RSS, training step, {c:<19}: {memory['rss_peak_mib']:8.0f} MiB (after build: {memory['rss_built_mib']:.0f} MiB)")
 

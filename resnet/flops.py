@@ -22,16 +22,27 @@ def count_macs(model: keras.Model) -> int:
     Raises:
       ValueError: If a convolution's output size is unknown (variable input size).
     """
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            total += count_macs(layer)
-        elif isinstance(layer, keras.layers.Conv2D):
-            out_h, out_w, out_c = layer.output.shape[1:]
-            if out_h is None or out_w is None:
-                raise ValueError(f"Layer {layer.name!r} has an unknown output size; build the model with a fixed input_shape.")
-            kernel_h, kernel_w, in_c_per_group, _ = layer.kernel.shape
-            total += out_h * out_w * out_c * kernel_h * kernel_w * in_c_per_group
-        elif isinstance(layer, keras.layers.Dense):
-            total += math.prod(layer.kernel.shape) * math.prod(layer.output.shape[1:-1])
-    return int(total)
+    return int(sum(count_macs(layer) if isinstance(layer, keras.Model) else layer_macs(layer) for layer in model.layers))
+
+
+def layer_macs(layer: keras.layers.Layer) -> int:
+    """Multiply-adds of one built layer for one image: a Conv2D's or Dense's, else 0.
+
+    Args:
+      layer: A layer of a functional model with a known input size.
+
+    Returns:
+      The number of multiply-adds.
+
+    Raises:
+      ValueError: If a convolution's output size is unknown (variable input size).
+    """
+    if isinstance(layer, keras.layers.Conv2D):
+        out_h, out_w, out_c = layer.output.shape[1:]
+        if out_h is None or out_w is None:
+            raise ValueError(f"Layer {layer.name!r} has an unknown output size; build the model with a fixed input_shape.")
+        kernel_h, kernel_w, in_c_per_group, _ = layer.kernel.shape
+        return out_h * out_w * out_c * kernel_h * kernel_w * in_c_per_group
+    if isinstance(layer, keras.layers.Dense):
+        return math.prod(layer.kernel.shape) * math.prod(layer.output.shape[1:-1])
+    return 0
