@@ -45,10 +45,10 @@ FLAGS = flags.FLAGS
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         cli.fail(f"Unexpected arguments {argv[1:]}; every option is a --flag (see --helpfull).", cli.EXIT_USAGE)
-    # resnet.evaluation loads TensorFlow (and validates the flags itself); `layers` registers
-    # the reference's custom layers for loading .keras files, which `import resnet` no
-    # longer does now that the package imports its submodules lazily.
-    from resnet import evaluation, layers, training_config  # noqa: F401 - layers: see above
+    # evaluate() validates the flags first (pure Python: bad flags fail in a fraction of
+    # a second), then loads TensorFlow and the model (registering the reference's custom
+    # layers for .keras files).
+    from resnet import evaluation, training_config
 
     fields = evaluation.EvalConfig.__dataclass_fields__
     config = evaluation.EvalConfig(**{name: FLAGS[name].value for name in fields if FLAGS[name].value is not None})

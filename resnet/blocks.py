@@ -23,10 +23,7 @@ from typing import Any
 import keras
 
 from resnet.layers import FusedBatchNormalization, ZeroPadShortcut
-
-VARIANTS = ("v1", "v1.5", "v2")
-SHORTCUTS = ("A", "B", "C")
-PADDINGS = ("symmetric", "same")
+from resnet.specs import PADDINGS, SHORTCUTS, VARIANTS
 
 
 @dataclasses.dataclass(frozen=True)

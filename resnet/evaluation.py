@@ -3,6 +3,10 @@
 Loads a `.keras` file, a SavedModel or a training model_dir's newest checkpoint,
 evaluates it on a dataset split, and writes results.json and a confusion-matrix PNG,
 with the same gates and JUnit XML as training (`resnet.training.finalize`).
+
+`EvalConfig`, `find_model` and `validate_eval` need no TensorFlow: this module imports
+Keras, TensorFlow and the modules that load them inside the functions that use them,
+so evaluate.py rejects bad flags before paying seconds for them.
 """
 
 from __future__ import annotations
@@ -12,13 +16,10 @@ import os
 import re
 import time
 
-import keras
 import numpy as np
-import tensorflow as tf
 
-from resnet import images as image_utils
 from resnet import results
-from resnet.training import finalize, versions
+from resnet.data import info as data_info
 from resnet.training_config import ConfigError, check, check_choice, check_positive_int, validate_gates
 
 EVAL_SPLITS = ("test", "validation", "train")
@@ -85,11 +86,9 @@ def validate_eval(config: EvalConfig) -> tuple[str, str]:
     Raises:
       ConfigError: With a one-line message.
     """
-    from resnet import data
-
     check(bool(config.model_path), "--model_path is required: a .keras file, a SavedModel directory or a model_dir.")
     found = find_model(config.model_path)
-    check_choice("dataset", config.dataset, data.DATASETS)
+    check_choice("dataset", config.dataset, data_info.DATASETS)
     check_choice("split", config.split, EVAL_SPLITS)
     if config.data_dir is not None:
         check(os.path.isdir(config.data_dir), f"--data_dir {config.data_dir!r} does not exist or is not a directory.")
@@ -109,8 +108,14 @@ def validate_eval(config: EvalConfig) -> tuple[str, str]:
 def load_predictor(path: str, kind: str):
     """A function from a batch of images to logits, for a .keras file or a SavedModel."""
     if kind == "keras":
+        import keras
+
+        from resnet import layers  # noqa: F401 - registers the reference's custom layers for loading
+
         model = keras.models.load_model(path, compile=False)
         return lambda images: model(images, training=False), model.output_shape[-1]
+    import tensorflow as tf
+
     loaded = tf.saved_model.load(path)
 
     def predict(images):
@@ -135,7 +140,13 @@ def evaluate(config: EvalConfig) -> dict:
     """
     started = time.time()
     path, kind = validate_eval(config)
+    # Only valid flags pay for loading TensorFlow.
+    import keras
+    import tensorflow as tf
+
     from resnet import data
+    from resnet import images as image_utils
+    from resnet.training import finalize, versions
 
     info = data.dataset_info(config.dataset, data_dir=config.data_dir)
     predict, outputs = load_predictor(path, kind)

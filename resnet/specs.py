@@ -15,6 +15,11 @@ BLOCK_TYPES = ("basic", "bottleneck")
 # Output channels of a block divided by its width (torchvision's `expansion`).
 EXPANSION = {"basic": 1, "bottleneck": 4}
 STEMS = ("imagenet", "cifar")
+# The builders' other architecture choices (`resnet.blocks.BlockOptions` checks them).
+# They live here, beside STEMS, so that train.py can check its flags without Keras.
+VARIANTS = ("v1", "v1.5", "v2")
+SHORTCUTS = ("A", "B", "C")
+PADDINGS = ("symmetric", "same")
 # "resnet50", "resnet20", "cifar_resnet50": an optional CIFAR prefix and a depth.
 _NAME_PATTERN = re.compile(r"^(cifar_)?resnet(\d+)$")
 

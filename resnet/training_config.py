@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from resnet import results, schedules, specs
+from resnet.data import info as data_info
 
 MIXED_PRECISION = ("none", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multi_worker")
@@ -233,9 +234,9 @@ def validate(config: TrainConfig) -> None:
     """Checks every flag value before anything heavy starts.
 
     The checks that need only this module's pure-Python imports run first, so that
-    train.py rejects most bad flags without loading TensorFlow; the choices defined by
-    `resnet.blocks` and `resnet.data`, the replica count of a distributed strategy and
-    the dataset's size come after, as importing those loads TensorFlow.
+    train.py rejects most bad flags without loading TensorFlow; the replica count of a
+    distributed strategy and the dataset's size (and the checks that depend on them)
+    come after, as finding those loads TensorFlow.
 
     Raises:
       ConfigError: With a one-line message naming the flag, the value and what is
@@ -249,8 +250,12 @@ def validate(config: TrainConfig) -> None:
         specs.get_spec(config.model)
     except ValueError as error:
         raise ConfigError(f"--model: {error}") from None
+    check_choice("variant", config.variant, specs.VARIANTS)
+    if config.shortcut is not None:
+        check_choice("shortcut", config.shortcut, specs.SHORTCUTS)
     if config.stem is not None:
         check_choice("stem", config.stem, specs.STEMS)
+    check_choice("dataset", config.dataset, data_info.DATASETS)
     if config.data_dir is not None:
         check(os.path.isdir(config.data_dir), f"--data_dir {config.data_dir!r} does not exist or is not a directory.")
     check_choice("mixed_precision", config.mixed_precision, MIXED_PRECISION)
@@ -287,13 +292,10 @@ def validate(config: TrainConfig) -> None:
             config.strategy == "mirrored", f"--cpu_replicas={config.cpu_replicas} only applies to --strategy=mirrored."
         )
 
-    # From here on TensorFlow is loaded: blocks imports Keras, data imports tf.data.
-    from resnet import blocks, data
+    # From here on TensorFlow is loaded: by a distributed strategy's device count, and
+    # by dataset_info (tf.data; CIFAR-10's prepared split sizes come from tensorflow-datasets).
+    from resnet import data
 
-    check_choice("variant", config.variant, blocks.VARIANTS)
-    if config.shortcut is not None:
-        check_choice("shortcut", config.shortcut, blocks.SHORTCUTS)
-    check_choice("dataset", config.dataset, data.DATASETS)
     replicas = replica_count(config)
     check(
         config.batch_size % replicas == 0,

@@ -77,27 +77,48 @@ def test_evaluate_rejects_arguments_without_tensorflow():
     assert_one_line_error(run_without_tensorflow("evaluate.py", "positional"), "evaluate.py", "Unexpected arguments")
 
 
-# These checks read names defined in modules that import TensorFlow at their top
-# (resnet.blocks, resnet.data, resnet.evaluation), so they still fail after loading it;
-# strict, so that the day they become fast these tests say so.
-@pytest.mark.xfail(strict=True, reason="needs TensorFlow-free resnet.blocks / resnet.data / resnet.evaluation")
 @pytest.mark.parametrize(
-    "script, args, flag",
+    "args, flag",
     [
-        ("train.py", ["--variant=v3"], "--variant"),
-        ("train.py", ["--dataset=imagenet"], "--dataset"),
-        ("evaluate.py", ["--model_path=/no/such/model.keras"], "--model_path"),
+        (["--variant=v3"], "--variant"),
+        (["--shortcut=D"], "--shortcut"),
+        (["--dataset=imagenet"], "--dataset"),
     ],
 )
-def test_bad_flags_that_still_need_tensorflow(script, args, flag):
-    assert_one_line_error(run_without_tensorflow(script, *args), script, flag)
+def test_train_rejects_bad_choices_without_tensorflow(args, flag):
+    # Choices defined beside modules that import TensorFlow: resnet.specs holds the
+    # variants and shortcuts resnet.blocks checks, resnet.data.info the dataset names.
+    assert_one_line_error(run_without_tensorflow("train.py", *args), "train.py", flag)
+
+
+@pytest.mark.parametrize(
+    "args, flag",
+    [
+        (["--model_path=/no/such/model.keras"], "--model_path"),
+        (["--model_path="], "--model_path"),
+        (["--model_path={model}", "--dataset=imagenet"], "--dataset"),
+        (["--model_path={model}", "--split=dev"], "--split"),
+        (["--model_path={model}", "--batch_size=0"], "--batch_size"),
+        (["--model_path={model}", "--data_dir=/no/such/dir"], "--data_dir"),
+        (["--model_path={model}", "--split=validation"], "--validation_size"),
+        (["--model_path={model}", "--min_accuracy=2"], "--min_accuracy"),
+    ],
+)
+def test_evaluate_rejects_bad_flags_without_tensorflow(tmp_path, args, flag):
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"")  # find_model accepts any .keras file; nothing loads it here
+    args = [arg.format(model=model) for arg in args]
+    assert_one_line_error(run_without_tensorflow("evaluate.py", *args), "evaluate.py", flag)
 
 
 def test_import_resnet_loads_no_tensorflow():
     code = textwrap.dedent("""
         import sys
         import resnet, resnet.cli, resnet.results, resnet.schedules, resnet.specs, resnet.training_config
+        import resnet.data, resnet.evaluation
+        from resnet.data import DATASETS, SPLITS, DatasetInfo
         assert resnet.get_spec("resnet50").blocks_per_stage == (3, 4, 6, 3)
+        assert "layers" not in vars(resnet)  # no Keras imported, so no custom layers registered
         heavy = sorted(name for name in sys.modules if name.split(".")[0] in ("tensorflow", "keras"))
         assert not heavy, heavy[:5]
         """)
@@ -113,7 +134,32 @@ def test_public_names_resolve_on_first_access():
     assert set(resnet.__all__) <= set(dir(resnet))
     for name in resnet.__all__:
         assert getattr(resnet, name) is not None, name
-    assert resnet.blocks.VARIANTS  # submodules by name, as the eager package had them
+    assert resnet.blocks.VARIANTS is resnet.specs.VARIANTS  # submodules by name, as the eager package had them
     assert resnet.resnet50().count_params() == 25_610_152
     with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
         resnet.no_such_name
+
+
+def test_data_names_resolve_on_first_access():
+    from resnet import data
+    from resnet.data import DATASETS, info, pipeline
+
+    assert DATASETS is info.DATASETS and data.make_dataset is pipeline.make_dataset
+    assert data.__all__ == [
+        "DATASETS",
+        "PADDING",
+        "SPLITS",
+        "CifarNotFoundError",
+        "DatasetInfo",
+        "augment_batch",
+        "dataset_info",
+        "load_examples",
+        "make_dataset",
+        "normalize",
+    ]
+    assert set(data.__all__) <= set(dir(data))
+    for name in data.__all__:
+        assert getattr(data, name) is not None, name
+    assert data.cifar10.ARCHIVE == "cifar-10-binary.tar.gz"  # submodules by name
+    with pytest.raises(AttributeError, match="'resnet.data' has no attribute 'no_such_name'"):
+        data.no_such_name

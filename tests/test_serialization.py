@@ -1,5 +1,10 @@
 """Save, load and export round trips give identical outputs."""
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import keras
 import numpy as np
 import pytest
@@ -34,6 +39,32 @@ def test_keras_file_round_trip(tmp_path, build):
     loaded = keras.models.load_model(path)
     np.testing.assert_array_equal(model(x), loaded(x))
     assert [l.name for l in loaded.layers] == [l.name for l in model.layers]
+
+
+def test_keras_file_loads_in_a_fresh_process_after_import_resnet(tmp_path):
+    # `import resnet` is lazy; with Keras already imported it registers the custom
+    # layers (ZeroPadShortcut here) itself, so the usual two imports suffice.
+    model = resnet.cifar_resnet(8)
+    _randomise_bn(model)
+    x = np.random.default_rng(1).normal(size=(2, 32, 32, 3)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", keras.ops.convert_to_numpy(model(x)))
+    model.save(tmp_path / "model.keras")
+    code = textwrap.dedent(f"""
+        import keras
+        import numpy as np
+        import resnet
+
+        loaded = keras.models.load_model({str(tmp_path / "model.keras")!r})
+        x, y = np.load({str(tmp_path / "x.npy")!r}), np.load({str(tmp_path / "y.npy")!r})
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), y, rtol=1e-6, atol=1e-6)
+        """)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=root, env=env
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
 
 
 def test_saved_model_export(tmp_path):

@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
 def _verify_file(args) -> int:
     import keras
 
-    import resnet  # noqa: F401 - registers the reference's custom layers for loading
+    import resnet.layers  # noqa: F401 - registers the reference's custom layers for loading
     import verification
     from resnet import results
 
