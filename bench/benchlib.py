@@ -98,6 +98,20 @@ def conv_gflops(*, seconds: float = 3.0, dtype: str = "float32") -> float:
     return flops * calls / (time.perf_counter() - start) / 1e9
 
 
+def random_batch(batch_size: int, image_size: int, num_classes: int = 1000):
+    """A fixed (seed 0) batch of float32 normal images and int32 labels for timing.
+
+    Returns:
+        (images of shape [batch_size, image_size, image_size, 3], labels [batch_size]).
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(batch_size, image_size, image_size, 3)).astype("float32")
+    labels = rng.integers(0, num_classes, size=(batch_size,)).astype("int32")
+    return images, labels
+
+
 def compile_for_training(model, *, jit_compile: bool = False, learning_rate: float = 0.01):
     """Compiles `model` the way every benchmark trains: SGD with momentum 0.9,
     cross-entropy on logits. Returns the model."""

@@ -44,19 +44,10 @@ def build(contender: str, image_size: int, jit_compile: bool, precision: str):
     return model
 
 
-def batch(batch_size: int, image_size: int):
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    images = rng.normal(size=(batch_size, image_size, image_size, 3)).astype("float32")
-    labels = rng.integers(0, 1000, size=(batch_size,)).astype("int32")
-    return images, labels
-
-
 def measure_memory(contender: str, batch_size: int, image_size: int, jit_compile: bool, precision: str) -> dict:
     """Worker: peak RSS after building the model, and after training steps."""
     model = build(contender, image_size, jit_compile, precision)
-    images, labels = batch(batch_size, image_size)
+    images, labels = benchlib.random_batch(batch_size, image_size)
     built = benchlib.peak_rss_mib()
     for _ in range(2):
         model.train_on_batch(images, labels)
@@ -89,7 +80,7 @@ def main() -> None:
     yardsticks = ["float32"] + (["bfloat16"] if args.precision == "mixed_bfloat16" else [])
     conv_before = {dtype: benchlib.conv_gflops(dtype=dtype) for dtype in yardsticks}
     models = {c: build(c, args.image_size, args.jit_compile, args.precision) for c in CONTENDERS}
-    images, labels = batch(args.batch_size, args.image_size)
+    images, labels = benchlib.random_batch(args.batch_size, args.image_size)
     macs = resnet.count_macs(models["ours"])
     # predict reads a one-batch dataset with tf.data autotuning off: given the NumPy
     # array, Keras' adapter builds an autotuned pipeline whose background thread competes

@@ -22,15 +22,11 @@ import benchlib  # noqa: E402
 
 def measure(depth: int, batch_size: int, image_size: int, steps: int) -> dict:
     """Worker: one configuration's median step time and peak RSS."""
-    import numpy as np
-
     import resnet
 
     model = resnet.build_resnet(f"resnet{depth}", input_shape=(image_size, image_size, 3))
     benchlib.compile_for_training(model, jit_compile=False, learning_rate=0.01)
-    rng = np.random.default_rng(0)
-    images = rng.normal(size=(batch_size, image_size, image_size, 3)).astype("float32")
-    labels = rng.integers(0, 1000, size=(batch_size,))
+    images, labels = benchlib.random_batch(batch_size, image_size)
     seconds = benchlib.time_per_call(lambda: model.train_on_batch(images, labels), warmup=1, repeats=steps)
     return {"depth": depth, "batch_size": batch_size, "image_size": image_size, "step_s": seconds, "peak_rss_mib": benchlib.peak_rss_mib()}
 

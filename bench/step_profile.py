@@ -87,7 +87,6 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2, help="profiled steps")
     args = parser.parse_args()
 
-    import numpy as np
     import tensorflow as tf
 
     tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -96,9 +95,7 @@ def main() -> None:
     print(benchlib.machine_line())
     model = resnet.build_resnet(args.model, variant=args.variant, input_shape=(args.image_size,) * 2 + (3,))
     benchlib.compile_for_training(model)
-    rng = np.random.default_rng(0)
-    images = rng.normal(size=(args.batch_size, args.image_size, args.image_size, 3)).astype("float32")
-    labels = rng.integers(0, model.output_shape[-1], size=(args.batch_size,)).astype("int32")
+    images, labels = benchlib.random_batch(args.batch_size, args.image_size, model.output_shape[-1])
     conv_before = benchlib.conv_gflops()
     step_s = benchlib.time_per_call(lambda: model.train_on_batch(images, labels), warmup=2, repeats=3)
     with tempfile.TemporaryDirectory() as logdir:
@@ -114,7 +111,7 @@ def main() -> None:
     from resnet.flops import layer_macs
 
     macs = resnet.count_macs(model) * args.batch_size
-    stem_macs = next(layer_macs(layer) for layer in model.layers if layer_macs(layer)) * args.batch_size
+    stem_macs = next(count for count in map(layer_macs, model.layers) if count) * args.batch_size
     flops = {  # 2 FLOPs per multiply-add; the stem's input needs no gradient
         "convolutions, forward": 2 * macs,
         "convolutions, input gradients": 2 * (macs - stem_macs),
@@ -124,7 +121,7 @@ def main() -> None:
     ops_total = sum(per_step.values())
     print(f"{args.model} {args.variant}, {args.image_size} px, batch {args.batch_size}, float32, ops one at a time")
     print(f"step {step_s:.3f} s unprofiled, {profiled_s:.3f} s profiled; large float32 conv {conv_peak:.1f} GFLOP/s")
-    print(f"| part | s/step | share of op time | GFLOP/s |\n|---|---|---|---|")
+    print("| part | s/step | share of op time | GFLOP/s |\n|---|---|---|---|")
     for part in PARTS:
         rate = f"{flops[part] / per_step[part] / 1e9:.0f}" if part in flops and per_step[part] else ""
         print(f"| {part} | {per_step[part]:.3f} | {per_step[part] / ops_total:.1%} | {rate} |")
