@@ -67,33 +67,21 @@ def assert_one_line_error(result, script, flag):
         (["--epochs=2", "--steps=10"], "--epochs or --steps"),
         (["--cpu_replicas=2"], "--cpu_replicas"),
         (["positional"], "Unexpected arguments"),
+        # Choices defined beside modules that import TensorFlow: resnet.specs holds the
+        # variants and shortcuts resnet.blocks checks, resnet.data.info the dataset names.
+        (["--variant=v3"], "--variant"),
+        (["--shortcut=D"], "--shortcut"),
+        (["--dataset=imagenet"], "--dataset"),
     ],
 )
 def test_train_rejects_bad_flags_without_tensorflow(args, flag):
     assert_one_line_error(run_without_tensorflow("train.py", *args), "train.py", flag)
 
 
-def test_evaluate_rejects_arguments_without_tensorflow():
-    assert_one_line_error(run_without_tensorflow("evaluate.py", "positional"), "evaluate.py", "Unexpected arguments")
-
-
 @pytest.mark.parametrize(
     "args, flag",
     [
-        (["--variant=v3"], "--variant"),
-        (["--shortcut=D"], "--shortcut"),
-        (["--dataset=imagenet"], "--dataset"),
-    ],
-)
-def test_train_rejects_bad_choices_without_tensorflow(args, flag):
-    # Choices defined beside modules that import TensorFlow: resnet.specs holds the
-    # variants and shortcuts resnet.blocks checks, resnet.data.info the dataset names.
-    assert_one_line_error(run_without_tensorflow("train.py", *args), "train.py", flag)
-
-
-@pytest.mark.parametrize(
-    "args, flag",
-    [
+        (["positional"], "Unexpected arguments"),
         (["--model_path=/no/such/model.keras"], "--model_path"),
         (["--model_path="], "--model_path"),
         (["--model_path={model}", "--dataset=imagenet"], "--dataset"),
